@@ -1,0 +1,48 @@
+"""The HTTP way in: `/api/chat` (JSON or NDJSON stream) and the OpenAI-compatible relay."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from adapters.webhook.auth import BearerAuth
+from adapters.webhook.chat import ChatEndpoint
+from adapters.webhook.relay import Relay
+from bot.platform import Adapter, Check, Services
+
+
+class WebhookAdapter:
+    """Always on; with no `BOT_API_KEYS` its endpoints refuse everyone."""
+
+    name = "webhook"
+
+    def __init__(self, services: Services) -> None:
+        auth = BearerAuth(services.settings.api_keys)
+        self._chat = ChatEndpoint(services, auth)
+        self._relay = Relay(services, auth)
+        self._keys = len(services.settings.api_keys)
+
+    def routes(self) -> Sequence[web.RouteDef]:
+        """`/api/chat` and `/v1/chat/completions`."""
+        return [
+            web.post("/api/chat", self._chat.handle),
+            web.post("/v1/chat/completions", self._relay.handle),
+        ]
+
+    async def start(self) -> None:
+        """Nothing runs in the background."""
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+    async def check(self) -> list[Check]:
+        """Only whether keys exist: the endpoints need no remote service of their own."""
+        detail = (f"{self._keys} API key(s) configured" if self._keys
+                  else "no BOT_API_KEYS set: /api/chat and /v1/chat/completions refuse everyone")
+        return [Check("webhook API keys", True, detail)]
+
+
+def create(services: Services) -> Adapter:
+    """Factory for `adapters.ENABLED`."""
+    return WebhookAdapter(services)

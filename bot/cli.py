@@ -1,0 +1,178 @@
+"""The command line: `serve`, `chat` and `check`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from aiohttp import web
+
+from bot.app import build_app, close_services, create_services, make_adapters
+from bot.errors import BotError, ConfigError, StorageUnavailable, UpstreamError
+from bot.messages import Conversation, Incoming, Reply
+from bot.platform import AdapterFactory, Check, Services
+from bot.settings import Settings, load
+
+log = logging.getLogger("bot")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="IM chatbot service")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the HTTP service")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    chat = commands.add_parser("chat", help="chat with the pipeline in this terminal")
+    chat.add_argument("--user", default="local")
+    commands.add_parser("check", help="validate the config and try every dependency")
+    for sub in (serve, chat, commands.choices["check"]):
+        sub.add_argument("--config", type=Path, help="config file (default ./config.yaml)")
+    return parser
+
+
+def main(argv: Sequence[str], factories: Sequence[AdapterFactory]) -> int:
+    """Parse arguments, load the config (one clear line on error), run the command."""
+    args = _parser().parse_args(argv)
+    try:
+        settings = load(args.config)
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level, stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        if args.command == "serve":
+            return asyncio.run(serve(settings, factories, args.host, args.port))
+        if args.command == "chat":
+            return asyncio.run(chat(settings, args.user))
+        return asyncio.run(check(settings, factories))
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+async def serve(
+    settings: Settings, factories: Sequence[AdapterFactory], host: str | None, port: int | None
+) -> int:
+    """Run until SIGTERM/SIGINT, then stop accepting and drain in-flight work."""
+    services = await create_services(settings)
+    try:
+        adapters = make_adapters(services, factories)
+    except BotError:
+        await close_services(services, 0)
+        raise
+    runner = web.AppRunner(build_app(services, adapters), handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host or settings.server.host, settings.server.port
+                       if port is None else port)
+    await site.start()
+    addresses = ", ".join(f"{a[0]}:{a[1]}" for a in runner.addresses if isinstance(a, tuple))
+    log.info("serving on %s (storage=%s, adapters=%s)", addresses, services.storage.kind,
+             ", ".join(a.name for a in adapters))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    log.info("shutting down: finishing in-flight work")
+    await runner.cleanup()
+    return 0
+
+
+class TerminalReplier:
+    """Prints the answer as it streams."""
+
+    streams = True
+
+    def __init__(self) -> None:
+        self._streamed = False
+
+    def format(self, markdown: str) -> str:
+        """Terminals show markdown fine."""
+        return markdown
+
+    async def started(self) -> None:
+        """Nothing to show."""
+
+    async def delta(self, text: str) -> None:
+        """Print a token."""
+        self._streamed = True
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    async def send(self, reply: Reply) -> None:
+        """End the line (or print a whole reply that did not stream)."""
+        if not self._streamed or not reply.ok:
+            sys.stdout.write(("\n" if self._streamed else "") + reply.text)
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+
+
+async def chat(settings: Settings, user: str) -> int:
+    """Read lines from stdin, answer each through the pipeline until EOF."""
+    services = await create_services(settings)
+    interactive = sys.stdin.isatty()
+    try:
+        while True:
+            if interactive:
+                sys.stdout.write("you> ")
+                sys.stdout.flush()
+            line = await asyncio.to_thread(sys.stdin.readline)  # stdin has no async reader
+            if not line:
+                return 0
+            if not line.strip():
+                continue
+            incoming = Incoming(platform="cli", conversation=Conversation("cli", user),
+                                user_id=user, text=line, user_name=user)
+            await services.pipeline.handle(incoming, TerminalReplier())
+    finally:
+        await close_services(services, 5)
+
+
+async def check(settings: Settings, factories: Sequence[AdapterFactory]) -> int:
+    """One line per check; exit status 1 when any fails."""
+    services = await create_services(settings)
+    try:
+        results = [Check("config", True, "loaded")]
+        results.append(await _check_llm(services))
+        results.append(await _check_storage(services))
+        results.append(Check("prompts", True, f"{len(services.presets.names())} preset(s), "
+                             f"default {services.presets.default!r}"))
+        for adapter in make_adapters(services, factories):
+            results.extend(await adapter.check())
+    finally:
+        await close_services(services, 0)
+    for result in results:
+        print(f"{'OK  ' if result.ok else 'FAIL'} {result.name}: {result.detail}")
+    return 0 if all(r.ok for r in results) else 1
+
+
+async def _check_llm(services: Services) -> Check:
+    settings = services.settings.llm
+    name = f"LLM {settings.model} at {settings.base_url}"
+    if not settings.api_key:
+        return Check(name, False, "OPENAI_API_KEY is not set")
+    try:
+        await services.llm.complete([{"role": "user", "content": "Reply with OK."}])
+    except UpstreamError as exc:
+        return Check(name, False, f"{exc.kind}: {exc}")
+    return Check(name, True, "answered")
+
+
+async def _check_storage(services: Services) -> Check:
+    if services.storage.kind == "memory":
+        return Check("storage", True, "in-process memory (REDIS_URL unset: one instance only)")
+    try:
+        await services.storage.ping()
+    except StorageUnavailable as exc:
+        return Check("storage", False, f"Redis unreachable ({exc}); check REDIS_URL")
+    return Check("storage", True, "Redis answered PING")

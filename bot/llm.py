@@ -1,0 +1,161 @@
+"""The LLM port and its OpenAI implementation (any OpenAI-compatible endpoint via `base_url`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, cast
+
+import openai
+from openai.types.chat import ChatCompletionMessageParam
+
+from bot.errors import UpstreamError
+from bot.metrics import Metrics
+from bot.settings import LLMSettings
+
+log = logging.getLogger(__name__)
+
+Message = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A whole answer and what it cost."""
+
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class LLMClient(Protocol):
+    """What the pipeline needs from a language model."""
+
+    async def complete(
+        self, messages: Sequence[Message], *, model: str | None = None,
+        temperature: float | None = None,
+    ) -> Completion:
+        """The whole answer."""
+        ...
+
+    def stream(
+        self, messages: Sequence[Message], *, model: str | None = None,
+        temperature: float | None = None,
+    ) -> AsyncIterator[str]:
+        """The answer as text deltas."""
+        ...
+
+    async def close(self) -> None:
+        """Release the HTTP client."""
+        ...
+
+
+def _wire(messages: Sequence[Message]) -> list[ChatCompletionMessageParam]:
+    """Our plain dicts are already in the wire shape the SDK's TypedDicts describe."""
+    return cast("list[ChatCompletionMessageParam]", list(messages))
+
+
+def map_error(exc: Exception) -> UpstreamError:
+    """The one place an OpenAI SDK error becomes our error kind (and a log-safe detail)."""
+    code = getattr(exc, "code", None)
+    if isinstance(exc, openai.APITimeoutError):
+        kind = "llm_timeout"
+    elif isinstance(exc, openai.APIConnectionError):
+        kind = "llm_unreachable"
+    elif isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
+        kind = "llm_auth"
+    elif isinstance(exc, openai.RateLimitError):
+        kind = "llm_quota" if code == "insufficient_quota" else "llm_rate_limit"
+    elif isinstance(exc, openai.BadRequestError):
+        kind = "llm_context_length" if code == "context_length_exceeded" else "llm_bad_request"
+    elif isinstance(exc, openai.NotFoundError):
+        kind = "llm_bad_request"  # usually a wrong model name
+    elif isinstance(exc, openai.APIStatusError):
+        kind = "llm_server" if exc.status_code >= 500 else "llm_bad_request"
+    else:
+        kind = "llm_server"  # mid-stream APIError and the like
+    status = getattr(exc, "status_code", None)
+    message = getattr(exc, "message", None) or type(exc).__name__
+    detail = f"{type(exc).__name__} status={status} code={code}: {message}"
+    return UpstreamError(detail[:500], kind=kind)
+
+
+class OpenAILLM:
+    """`openai.AsyncOpenAI` on the aiohttp transport, one per process, with bounded retries."""
+
+    def __init__(self, settings: LLMSettings, metrics: Metrics) -> None:
+        self._settings = settings
+        self._metrics = metrics
+        self._slots = asyncio.Semaphore(settings.max_concurrency)
+        self._client = openai.AsyncOpenAI(
+            api_key=settings.api_key.reveal() or "unset",
+            base_url=settings.base_url,
+            # The SDK retries 408/409/429/5xx and connection errors with jittered backoff;
+            # we bound it explicitly instead of relying on its defaults (2 retries, 600 s).
+            max_retries=settings.max_retries,
+            timeout=openai.Timeout(settings.timeout, connect=settings.connect_timeout),
+            http_client=openai.DefaultAioHttpClient(),
+        )
+
+    def _temperature(self, temperature: float | None) -> float:
+        return self._settings.temperature if temperature is None else temperature
+
+    def _count(self, usage: Any) -> tuple[int, int]:
+        if usage is None:
+            return 0, 0
+        prompt, completion = usage.prompt_tokens or 0, usage.completion_tokens or 0
+        self._metrics.tokens.labels("prompt").inc(prompt)
+        self._metrics.tokens.labels("completion").inc(completion)
+        return prompt, completion
+
+    async def complete(
+        self, messages: Sequence[Message], *, model: str | None = None,
+        temperature: float | None = None,
+    ) -> Completion:
+        """One non-streaming chat completion."""
+        started = time.monotonic()
+        async with self._slots:
+            try:
+                result = await self._client.chat.completions.create(
+                    messages=_wire(messages),
+                    model=model or self._settings.model, stream=False,
+                    temperature=self._temperature(temperature),
+                    max_tokens=self._settings.max_tokens or openai.omit,
+                )
+            except openai.OpenAIError as exc:
+                raise map_error(exc) from exc
+        self._metrics.llm_latency.labels("whole").observe(time.monotonic() - started)
+        choice = result.choices[0] if result.choices else None
+        text = (choice.message.content or "") if choice else ""
+        prompt, completion = self._count(result.usage)
+        return Completion(text, prompt, completion)
+
+    async def stream(
+        self, messages: Sequence[Message], *, model: str | None = None,
+        temperature: float | None = None,
+    ) -> AsyncIterator[str]:
+        """Content deltas; reasoning deltas and the usage-only chunk are not content."""
+        started = time.monotonic()
+        async with self._slots:
+            try:
+                chunks = await self._client.chat.completions.create(
+                    messages=_wire(messages),
+                    model=model or self._settings.model, stream=True,
+                    stream_options={"include_usage": True},
+                    temperature=self._temperature(temperature),
+                    max_tokens=self._settings.max_tokens or openai.omit,
+                )
+                async for chunk in chunks:
+                    self._count(chunk.usage)
+                    for choice in chunk.choices or ():  # [] or None on the usage chunk
+                        if choice.delta and choice.delta.content:
+                            yield choice.delta.content
+            except openai.OpenAIError as exc:
+                raise map_error(exc) from exc
+        self._metrics.llm_latency.labels("stream").observe(time.monotonic() - started)
+
+    async def close(self) -> None:
+        """Close the HTTP client."""
+        await self._client.close()

@@ -1,0 +1,74 @@
+"""Neutral message types: what adapters hand to the pipeline and what comes back."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """Whose history this is. The adapter decides the key (openid, chat+user, API user)."""
+
+    platform: str
+    key: str
+
+    @property
+    def id(self) -> str:
+        """Storage-safe identifier, unique across platforms."""
+        return f"{self.platform}:{self.key}"
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """Media that came with a message, already downloaded or addressable by URL."""
+
+    kind: Literal["image", "audio", "file"]
+    mime: str = "application/octet-stream"
+    data: bytes | None = None
+    url: str | None = None
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One message from a person, normalised by an adapter."""
+
+    platform: str
+    conversation: Conversation
+    user_id: str
+    text: str
+    message_id: str = ""
+    dedup_key: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    is_group: bool = False
+    mentioned: bool = False
+    user_name: str = ""
+    received_at: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    """A picture in a reply: bytes or a URL."""
+
+    data: bytes | None = None
+    url: str | None = None
+    mime: str = "image/png"
+
+
+ReplyKind = Literal["answer", "command", "notice", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What the bot says back. `text` is markdown; adapters render it for their platform."""
+
+    text: str
+    kind: ReplyKind = "answer"
+    images: tuple[Image, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """True unless this reply reports a failure."""
+        return self.kind != "error"

@@ -1,0 +1,37 @@
+"""Prometheus metrics, one registry per app so several apps can live in one process (tests)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
+
+
+class Metrics:
+    """The service's counters and histograms. Labels never carry user data or secrets."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "bot_http_requests", "HTTP requests by route and status",
+            ["endpoint", "status"], registry=self.registry,
+        )
+        self.messages = Counter(
+            "bot_messages", "Messages handled by platform and outcome",
+            ["platform", "outcome"], registry=self.registry,
+        )
+        self.llm_latency = Histogram(
+            "bot_llm_latency_seconds", "LLM call latency (whole answer)", ["mode"],
+            buckets=(0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120), registry=self.registry,
+        )
+        self.tokens = Counter(
+            "bot_llm_tokens", "Tokens reported by the LLM", ["kind"], registry=self.registry,
+        )
+        self.errors = Counter(
+            "bot_errors", "Errors by kind", ["kind"], registry=self.registry,
+        )
+
+    def render(self) -> bytes:
+        """The text exposition format."""
+        return generate_latest(self.registry)

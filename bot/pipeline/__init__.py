@@ -1,0 +1,81 @@
+"""The processing pipeline: one ordered list of steps, each `async (ctx, call_next)`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bot.llm import LLMClient
+from bot.messages import Incoming
+from bot.metrics import Metrics
+from bot.pipeline.answer import CallLLM, Respond
+from bot.pipeline.clean import CleanInput
+from bot.pipeline.commands import Commands
+from bot.pipeline.context import Context, Next, Step
+from bot.pipeline.dedup import Dedup
+from bot.pipeline.guard import Guard
+from bot.pipeline.observe import Observe
+from bot.pipeline.prompt import BuildPrompt, SaveHistory
+from bot.platform import Replier
+from bot.prompts import Presets
+from bot.settings import Settings
+from bot.storage import Storage
+from bot.texts import Texts
+
+__all__ = ["Context", "Pipeline", "Step", "build_steps"]
+
+DEDUP_TTL = 8 * 3600.0  # Feishu retries for up to ~7.1 h; WeChat for ~15 s
+
+
+def build_steps(
+    settings: Settings, storage: Storage, llm: LLMClient, presets: Presets, texts: Texts,
+    metrics: Metrics,
+) -> list[Step]:
+    """The steps, outermost first. Order matters; each comment says why a step sits where it does."""
+    return [
+        # Outermost: one log line and one metric per message, whatever happens further in.
+        Observe(metrics),
+        # The single catch point, so every failure below still becomes a reply the user reads.
+        Guard(texts, metrics),
+        # Before any work: a platform's retry of a message already taken must cost nothing.
+        Dedup(storage, DEDUP_TTL),
+        # Normalise first, so "  /reset " is still a command and empty input never costs a call.
+        CleanInput(settings.max_input_chars, texts),
+        # Commands are answered without the LLM and are not part of the conversation's history.
+        Commands(storage, presets, texts),
+        # Preset + history + new message; degrades to no history when storage is down.
+        BuildPrompt(storage, presets, settings.history, settings.llm.vision),
+        # Wraps the answer: history is written only once a successful reply has gone out.
+        SaveHistory(storage, settings.history),
+        # The model call, streamed to repliers that show deltas, reasoning stripped.
+        CallLLM(llm),
+        # Last: the platform's formatter hook and delivery.
+        Respond(),
+    ]
+
+
+async def _end(ctx: Context) -> None:
+    return None
+
+
+class Pipeline:
+    """Runs an `Incoming` through the steps with the adapter's replier."""
+
+    def __init__(self, steps: Sequence[Step]) -> None:
+        self._steps = tuple(steps)
+        chain: Next = _end
+        for step in reversed(self._steps):
+            chain = _link(step, chain)
+        self._chain = chain
+
+    async def handle(self, incoming: Incoming, replier: Replier) -> Context:
+        """Process one message; returns the final context (for adapters and tests)."""
+        ctx = Context(incoming=incoming, replier=replier)
+        await self._chain(ctx)
+        return ctx
+
+
+def _link(step: Step, call_next: Next) -> Next:
+    async def run(ctx: Context) -> None:
+        await step(ctx, call_next)
+
+    return run

@@ -1,0 +1,92 @@
+"""Commands (`/help`, `/reset`, `/prompt`): answered here, never sent to the LLM or kept in history."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from bot.messages import Reply
+from bot.pipeline.context import Context, Next, deliver
+from bot.prompts import Presets
+from bot.storage import Storage
+from bot.texts import Texts
+
+PRESET_TTL = 180 * 24 * 3600.0  # a chosen preset outlives any idle history
+
+
+def preset_key(conversation_id: str) -> str:
+    """Where a conversation's chosen preset is kept."""
+    return f"preset:{conversation_id}"
+
+
+Handler = Callable[[Context, str], Awaitable[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A command: its slash names, the bare phrases that also trigger it, and its handler."""
+
+    names: tuple[str, ...]
+    phrases: tuple[str, ...]
+    handler: Handler
+
+
+class Commands:
+    """Dispatches `/name argument` and bare phrases like 清除记忆; an unknown `/x` gets the help."""
+
+    def __init__(self, storage: Storage, presets: Presets, texts: Texts) -> None:
+        self._storage = storage
+        self._presets = presets
+        self._texts = texts
+        self._slash: dict[str, Handler] = {}
+        self._phrases: dict[str, Handler] = {}
+        for command in (
+            Command(("help", "h", "帮助"), ("帮助", "菜单"), self._help),
+            Command(("reset", "clear", "new", "清除记忆"), ("清除记忆", "清空记忆", "重置对话"),
+                    self._reset),
+            Command(("prompt", "preset", "角色"), ("角色列表",), self._prompt),
+        ):
+            self._slash.update(dict.fromkeys(command.names, command.handler))
+            self._phrases.update(dict.fromkeys(command.phrases, command.handler))
+
+    def match(self, text: str) -> tuple[Handler, str] | None:
+        """The handler and its argument when `text` is a command."""
+        text = text.strip()
+        if text in self._phrases:
+            return self._phrases[text], ""
+        if not text.startswith(("/", "／")):
+            return None
+        head, _, argument = text[1:].partition(" ")
+        return self._slash.get(head.lower(), self._help), argument.strip()
+
+    async def __call__(self, ctx: Context, call_next: Next) -> None:
+        """Answer a command, or pass the message on."""
+        matched = self.match(ctx.incoming.text)
+        if matched is None:
+            await call_next(ctx)
+            return
+        handler, argument = matched
+        ctx.outcome = "command"
+        await deliver(ctx, Reply(await handler(ctx, argument), kind="command"))
+
+    async def _help(self, ctx: Context, argument: str) -> str:
+        return self._texts.get("help")
+
+    async def _reset(self, ctx: Context, argument: str) -> str:
+        await self._storage.clear_history(ctx.incoming.conversation.id)
+        return self._texts.get("reset_done")
+
+    async def _prompt(self, ctx: Context, argument: str) -> str:
+        conversation = ctx.incoming.conversation.id
+        if not argument:
+            current = self._presets.get(await self._storage.get(preset_key(conversation))).name
+            lines = "\n".join(
+                f"{'• ' if name == current else '  '}{name} — {self._presets.get(name).description}"
+                for name in self._presets.names()
+            )
+            return self._texts.get("prompt_list", current=current, lines=lines)
+        if argument not in self._presets:
+            return self._texts.get("prompt_unknown", name=argument)
+        await self._storage.set(preset_key(conversation), argument, PRESET_TTL)
+        await self._storage.clear_history(conversation)  # the old persona's turns would confuse it
+        return self._texts.get("prompt_switched", name=argument)

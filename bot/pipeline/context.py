@@ -1,0 +1,48 @@
+"""The per-message state that pipeline steps share, and the step signature."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bot.messages import Incoming, Reply
+from bot.platform import Replier
+from bot.prompts import Preset
+from bot.storage import Turn
+
+
+@dataclass(slots=True)
+class Context:
+    """Mutable state of one message travelling through the steps."""
+
+    incoming: Incoming
+    replier: Replier
+    preset: Preset | None = None
+    history: list[Turn] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    answer: str = ""
+    reply: Reply | None = None
+    delivered: bool = False
+    degraded: bool = False
+    outcome: str = "answered"
+
+
+Next = Callable[[Context], Awaitable[None]]
+
+
+class Step(Protocol):
+    """A pipeline step: do something, call `call_next` (or not), maybe do something after."""
+
+    async def __call__(self, ctx: Context, call_next: Next) -> None:
+        """Handle `ctx`."""
+        ...
+
+
+async def deliver(ctx: Context, reply: Reply) -> None:
+    """Send the reply exactly once per message."""
+    if ctx.delivered:
+        return
+    ctx.reply = reply
+    ctx.delivered = True
+    await ctx.replier.send(reply)

@@ -1,0 +1,98 @@
+"""What an adapter provides to the core, and what the core hands to adapters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from aiohttp import ClientSession, web
+
+from bot.messages import Incoming, Reply
+from bot.metrics import Metrics
+from bot.settings import Settings
+from bot.storage import Storage
+from bot.tasks import TaskOwner
+from bot.texts import Texts
+
+if TYPE_CHECKING:
+    from bot.llm import LLMClient
+    from bot.pipeline import Pipeline
+    from bot.prompts import Presets
+
+
+class Replier(Protocol):
+    """Where the pipeline's answer goes; each adapter supplies one bound to the conversation."""
+
+    streams: bool
+    """True when the platform shows the answer growing (deltas are worth sending)."""
+
+    def format(self, markdown: str) -> str:
+        """Turn the model's markdown into what this platform shows."""
+        ...
+
+    async def started(self) -> None:
+        """The LLM call is about to begin: show a typing sign or a thinking card."""
+        ...
+
+    async def delta(self, text: str) -> None:
+        """More answer text (only called when `streams` is True)."""
+        ...
+
+    async def send(self, reply: Reply) -> None:
+        """The final reply, called exactly once per message the pipeline answers."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One line of `python -m bot check`."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """The core's shared parts, created once per process and handed to every adapter."""
+
+    settings: Settings
+    storage: Storage
+    llm: LLMClient
+    pipeline: Pipeline
+    presets: Presets
+    tasks: TaskOwner
+    metrics: Metrics
+    texts: Texts
+    http: ClientSession
+
+    async def handle(self, incoming: Incoming, replier: Replier) -> None:
+        """Run one message through the pipeline."""
+        await self.pipeline.handle(incoming, replier)
+
+
+class Adapter(Protocol):
+    """A platform: its HTTP routes, its background parts and its self-check."""
+
+    name: str
+
+    def routes(self) -> Sequence[web.RouteDef]:
+        """aiohttp routes this platform serves."""
+        ...
+
+    async def start(self) -> None:
+        """Start background parts (long connections, workers)."""
+        ...
+
+    async def close(self) -> None:
+        """Stop them and release resources."""
+        ...
+
+    async def check(self) -> list[Check]:
+        """Try the platform's dependencies (tokens, APIs) for `python -m bot check`."""
+        ...
+
+
+AdapterFactory = Callable[[Services], Adapter | None]
+"""Builds an adapter from the services, or None when its platform is not configured."""

@@ -1,0 +1,121 @@
+"""The core's typed, frozen settings, read once at start-up from a config `Section`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.config import Secret, Section, root_section
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    """Where to listen and how much to accept."""
+
+    host: str = "0.0.0.0"
+    port: int = 8080
+    max_body_bytes: int = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class LLMSettings:
+    """The OpenAI-compatible endpoint and how to call it."""
+
+    api_key: Secret = field(default_factory=Secret)
+    base_url: str = "https://api.openai.com/v1"
+    model: str = "gpt-4o-mini"
+    temperature: float = 0.7
+    max_tokens: int | None = None
+    timeout: float = 60.0
+    connect_timeout: float = 10.0
+    max_retries: int = 2
+    max_concurrency: int = 256
+    vision: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StorageSettings:
+    """Redis when a URL is given, in-process memory otherwise."""
+
+    redis_url: Secret = field(default_factory=Secret)
+    key_prefix: str = "imbot:"
+
+
+@dataclass(frozen=True, slots=True)
+class HistorySettings:
+    """How much conversation the model sees and how long it is kept."""
+
+    max_turns: int = 20
+    max_chars: int = 12000
+    ttl_seconds: int = 7 * 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the core needs; adapters read their own sections from `section`."""
+
+    section: Section
+    server: ServerSettings
+    llm: LLMSettings
+    storage: StorageSettings
+    history: HistorySettings
+    max_input_chars: int
+    prompts_dir: Path
+    default_prompt: str
+    api_keys: tuple[Secret, ...]
+    texts: Mapping[str, str]
+    log_level: str
+
+
+def _llm(s: Section) -> LLMSettings:
+    max_tokens = s.integer("max_tokens", 0, minimum=0)
+    return LLMSettings(
+        api_key=s.secret("api_key", env="OPENAI_API_KEY"),
+        base_url=s.url("base_url", "https://api.openai.com/v1", env="OPENAI_BASE_URL"),
+        model=s.text("model", "gpt-4o-mini", env="OPENAI_MODEL"),
+        temperature=s.number("temperature", 0.7),
+        max_tokens=max_tokens or None,
+        timeout=s.number("timeout", 60.0, minimum=0.1),
+        connect_timeout=s.number("connect_timeout", 10.0, minimum=0.1),
+        max_retries=s.integer("max_retries", 2, minimum=0),
+        max_concurrency=s.integer("max_concurrency", 256, minimum=1),
+        vision=s.flag("vision", False),
+    )
+
+
+def from_section(root: Section) -> Settings:
+    """Build the typed settings; raises ConfigError naming the first bad key."""
+    server, storage, history = root.section("server"), root.section("storage"), root.section("history")
+    prompts = root.section("prompts")
+    return Settings(
+        section=root,
+        server=ServerSettings(
+            host=server.text("host", "0.0.0.0", env="BOT_HOST"),
+            port=server.integer("port", 8080, env="BOT_PORT", minimum=0),
+            max_body_bytes=server.integer("max_body_bytes", 1 << 20, minimum=1024),
+        ),
+        llm=_llm(root.section("llm")),
+        storage=StorageSettings(
+            redis_url=storage.secret("redis_url", env="REDIS_URL"),
+            key_prefix=storage.text("key_prefix", "imbot:"),
+        ),
+        history=HistorySettings(
+            max_turns=history.integer("max_turns", 20, minimum=0),
+            max_chars=history.integer("max_chars", 12000, minimum=0),
+            ttl_seconds=history.integer("ttl_seconds", 7 * 24 * 3600, minimum=60),
+        ),
+        max_input_chars=root.section("input").integer("max_chars", 4000, minimum=1),
+        prompts_dir=Path(prompts.text("dir", "prompts")),
+        default_prompt=prompts.text("default", "assistant"),
+        api_keys=tuple(Secret(k) for k in root.section("api").strings("keys", env="BOT_API_KEYS")),
+        texts=root.mapping("texts"),
+        log_level=root.section("log").choice(
+            "level", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"), env="BOT_LOG_LEVEL"
+        ),
+    )
+
+
+def load(path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read `config.yaml` (or `path`) plus the environment into `Settings`."""
+    return from_section(root_section(path, env))

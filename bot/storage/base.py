@@ -1,0 +1,74 @@
+"""The storage contract every backend satisfies (checked by tests/test_storage_contract.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal, Protocol, TypedDict
+
+
+class Turn(TypedDict):
+    """One message of a conversation as the LLM sees it."""
+
+    role: Literal["user", "assistant"]
+    content: str
+
+
+class Storage(Protocol):
+    """Shared state: history, claims for dedup and in-flight work, short-lived values, counters.
+
+    Every operation is atomic on the backend; backends raise `StorageUnavailable` when they
+    cannot be reached, and never anything else for that reason.
+    """
+
+    kind: str
+
+    async def history(self, conversation: str) -> list[Turn]:
+        """The stored turns, oldest first."""
+        ...
+
+    async def append_history(
+        self, conversation: str, turns: Sequence[Turn], max_items: int, ttl: float
+    ) -> None:
+        """Append turns, keep only the newest `max_items`, refresh the idle TTL (seconds)."""
+        ...
+
+    async def clear_history(self, conversation: str) -> None:
+        """Forget a conversation."""
+        ...
+
+    async def get(self, key: str) -> str | None:
+        """A value, or None when absent or expired."""
+        ...
+
+    async def set(self, key: str, value: str, ttl: float | None = None) -> None:
+        """Store a value, expiring after `ttl` seconds when given."""
+        ...
+
+    async def claim(self, key: str, ttl: float, value: str = "1") -> bool:
+        """Set only if absent; True for the single caller that won."""
+        ...
+
+    async def delete(self, key: str) -> None:
+        """Remove a value (no error when absent)."""
+        ...
+
+    async def incr(self, key: str, ttl: float) -> int:
+        """Increment a counter; the TTL starts with the first increment."""
+        ...
+
+    async def notify(self, key: str, ttl: float) -> None:
+        """Raise a sticky signal that `wait` callers (on any instance) see."""
+        ...
+
+    async def wait(self, key: str, seconds: float) -> bool:
+        """Block until the signal is raised (True) or `seconds` pass (False)."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise `StorageUnavailable` unless the backend answers."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...
+

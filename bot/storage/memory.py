@@ -1,0 +1,127 @@
+"""In-process storage: the embedded default for one instance; everything is lost on restart."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from bot.storage.base import Turn
+
+_SWEEP_EVERY = 1024  # writes between sweeps of expired keys, so idle keys cannot pile up
+
+
+class MemoryStorage:
+    """Dict-backed storage with the same semantics as Redis, for a single process."""
+
+    kind = "memory"
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._values: dict[str, tuple[Any, float | None]] = {}
+        self._events: dict[str, tuple[asyncio.Event, int]] = {}
+        self._writes = 0
+
+    def _live(self, key: str) -> Any:
+        item = self._values.get(key)
+        if item is None:
+            return None
+        value, expires = item
+        if expires is not None and expires <= self._clock():
+            del self._values[key]
+            return None
+        return value
+
+    def _put(self, key: str, value: Any, ttl: float | None) -> None:
+        self._values[key] = (value, None if ttl is None else self._clock() + ttl)
+        self._writes += 1
+        if self._writes % _SWEEP_EVERY == 0:
+            now = self._clock()
+            for k in [k for k, (_, exp) in self._values.items() if exp is not None and exp <= now]:
+                del self._values[k]
+
+    async def history(self, conversation: str) -> list[Turn]:
+        """The stored turns, oldest first."""
+        raw: list[str] = self._live(f"hist:{conversation}") or []
+        return [json.loads(item) for item in raw]
+
+    async def append_history(
+        self, conversation: str, turns: Sequence[Turn], max_items: int, ttl: float
+    ) -> None:
+        """Append, cap and refresh the TTL in one step (no await in between)."""
+        key = f"hist:{conversation}"
+        raw: list[str] = list(self._live(key) or [])
+        raw.extend(json.dumps(turn, ensure_ascii=False) for turn in turns)
+        kept = raw[-max_items:] if max_items > 0 else []
+        self._put(key, kept, ttl)
+
+    async def clear_history(self, conversation: str) -> None:
+        """Forget a conversation."""
+        self._values.pop(f"hist:{conversation}", None)
+
+    async def get(self, key: str) -> str | None:
+        """A value, or None."""
+        value = self._live(f"kv:{key}")
+        return None if value is None else str(value)
+
+    async def set(self, key: str, value: str, ttl: float | None = None) -> None:
+        """Store a value."""
+        self._put(f"kv:{key}", value, ttl)
+
+    async def claim(self, key: str, ttl: float, value: str = "1") -> bool:
+        """Set if absent."""
+        if self._live(f"kv:{key}") is not None:
+            return False
+        self._put(f"kv:{key}", value, ttl)
+        return True
+
+    async def delete(self, key: str) -> None:
+        """Remove a value."""
+        self._values.pop(f"kv:{key}", None)
+
+    async def incr(self, key: str, ttl: float) -> int:
+        """Increment a counter whose TTL starts at the first increment."""
+        full = f"kv:{key}"
+        item = self._values.get(full)
+        if self._live(full) is None or item is None:
+            self._put(full, 1, ttl)
+            return 1
+        count = int(item[0]) + 1
+        self._values[full] = (count, item[1])
+        return count
+
+    async def notify(self, key: str, ttl: float) -> None:
+        """Raise a sticky signal."""
+        self._put(f"sig:{key}", "1", ttl)
+        entry = self._events.pop(key, None)
+        if entry is not None:
+            entry[0].set()
+
+    async def wait(self, key: str, seconds: float) -> bool:
+        """Wait for the signal."""
+        if self._live(f"sig:{key}") is not None:
+            return True
+        event, waiters = self._events.get(key) or (asyncio.Event(), 0)
+        self._events[key] = (event, waiters + 1)
+        try:
+            await asyncio.wait_for(event.wait(), seconds)
+        except TimeoutError:
+            return self._live(f"sig:{key}") is not None
+        finally:
+            current = self._events.get(key)
+            if current is not None and current[0] is event:
+                remaining = current[1] - 1
+                # the last waiter to leave takes the event with it, so nothing accumulates
+                if remaining:
+                    self._events[key] = (event, remaining)
+                else:
+                    del self._events[key]
+        return True
+
+    async def ping(self) -> None:
+        """Memory is always there."""
+
+    async def close(self) -> None:
+        """Nothing to release."""

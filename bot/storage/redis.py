@@ -1,0 +1,146 @@
+"""Redis storage on `redis.asyncio`: every operation is one atomic command or one MULTI pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from bot.errors import StorageUnavailable
+from bot.storage.base import Turn
+
+# Short socket timeouts: when Redis is gone a message must still be answered quickly,
+# without history, rather than hang on storage.
+_CONNECT_TIMEOUT = 1.0
+_SOCKET_TIMEOUT = 3.0
+
+
+@asynccontextmanager
+async def _guard(op: str) -> AsyncIterator[None]:
+    try:
+        yield
+    except (RedisError, OSError, TimeoutError) as exc:
+        raise StorageUnavailable(f"redis {op}: {type(exc).__name__}: {exc}") from exc
+
+
+class RedisStorage:
+    """Storage shared by every instance that points at the same Redis and key prefix."""
+
+    kind = "redis"
+
+    def __init__(self, url: str, prefix: str = "imbot:") -> None:
+        options: dict[str, Any] = {
+            "decode_responses": True,
+            "socket_connect_timeout": _CONNECT_TIMEOUT,
+            "retry": Retry(NoBackoff(), 1),  # one quick reconnect, then report unavailable
+        }
+        self._redis = aioredis.from_url(url, socket_timeout=_SOCKET_TIMEOUT, **options)
+        # Blocking reads (BLPOP) outlive the normal socket timeout, so they get their own pool.
+        self._blocking = aioredis.from_url(url, socket_timeout=None, **options)
+        self._prefix = prefix
+        # Put the token back for the next waiter, expiring with the flag (atomic, server-side).
+        self._pass_on = self._redis.register_script(
+            "local ttl = redis.call('PTTL', KEYS[1]) "
+            "if ttl > 0 then redis.call('LPUSH', KEYS[2], '1') "
+            "redis.call('PEXPIRE', KEYS[2], ttl) end return ttl"
+        )
+
+    def _k(self, kind: str, key: str) -> str:
+        return f"{self._prefix}{kind}:{key}"
+
+    async def history(self, conversation: str) -> list[Turn]:
+        """The stored turns, oldest first."""
+        async with _guard("history"):
+            raw = await self._redis.lrange(self._k("hist", conversation), 0, -1)
+        return [json.loads(item) for item in raw]
+
+    async def append_history(
+        self, conversation: str, turns: Sequence[Turn], max_items: int, ttl: float
+    ) -> None:
+        """RPUSH + LTRIM + EXPIRE in one MULTI: no read-modify-write."""
+        key = self._k("hist", conversation)
+        async with _guard("append_history"), self._redis.pipeline(transaction=True) as pipe:
+            if turns:
+                pipe.rpush(key, *(json.dumps(t, ensure_ascii=False) for t in turns))
+            if max_items > 0:
+                pipe.ltrim(key, -max_items, -1)
+                pipe.pexpire(key, int(ttl * 1000))
+            else:
+                pipe.delete(key)
+            await pipe.execute()
+
+    async def clear_history(self, conversation: str) -> None:
+        """Forget a conversation."""
+        async with _guard("clear_history"):
+            await self._redis.delete(self._k("hist", conversation))
+
+    async def get(self, key: str) -> str | None:
+        """A value, or None."""
+        async with _guard("get"):
+            value = await self._redis.get(self._k("kv", key))
+        return None if value is None else str(value)
+
+    async def set(self, key: str, value: str, ttl: float | None = None) -> None:
+        """Store a value."""
+        px = None if ttl is None else max(1, int(ttl * 1000))
+        async with _guard("set"):
+            await self._redis.set(self._k("kv", key), value, px=px)
+
+    async def claim(self, key: str, ttl: float, value: str = "1") -> bool:
+        """SET NX PX."""
+        async with _guard("claim"):
+            won = await self._redis.set(self._k("kv", key), value, nx=True, px=max(1, int(ttl * 1000)))
+        return bool(won)
+
+    async def delete(self, key: str) -> None:
+        """Remove a value."""
+        async with _guard("delete"):
+            await self._redis.delete(self._k("kv", key))
+
+    async def incr(self, key: str, ttl: float) -> int:
+        """INCR, and PEXPIRE NX so the window starts at the first increment."""
+        full = self._k("kv", key)
+        async with _guard("incr"), self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(full)
+            pipe.pexpire(full, max(1, int(ttl * 1000)), nx=True)
+            count, _ = await pipe.execute()
+        return int(count)
+
+    async def notify(self, key: str, ttl: float) -> None:
+        """Set the sticky flag and push a wake-up token, both with the same TTL."""
+        px = max(1, int(ttl * 1000))
+        async with _guard("notify"), self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(self._k("sig", key), "1", px=px)
+            pipe.rpush(self._k("sigq", key), "1")
+            pipe.pexpire(self._k("sigq", key), px)
+            await pipe.execute()
+
+    async def wait(self, key: str, seconds: float) -> bool:
+        """True at once when the flag is set; otherwise BLPOP the wake-up token and pass it on."""
+        flag, queue = self._k("sig", key), self._k("sigq", key)
+        async with _guard("wait"):
+            if await self._redis.exists(flag):
+                return True
+            async with asyncio.timeout(seconds + _SOCKET_TIMEOUT):
+                got = await self._blocking.blpop([queue], timeout=max(seconds, 0.01))
+            if got is None:
+                return bool(await self._redis.exists(flag))
+            await self._pass_on(keys=[flag, queue])
+        return True
+
+    async def ping(self) -> None:
+        """PING, or StorageUnavailable."""
+        async with _guard("ping"):
+            await self._redis.ping()
+
+    async def close(self) -> None:
+        """Close both pools."""
+        await self._redis.aclose()
+        await self._blocking.aclose()

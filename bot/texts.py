@@ -1,0 +1,55 @@
+"""Every sentence the bot says on its own behalf, overridable under `texts:` in config.yaml."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+DEFAULTS: dict[str, str] = {
+    "help": (
+        "Commands:\n"
+        "/help (帮助) — this list\n"
+        "/reset (清除记忆) — forget this conversation\n"
+        "/prompt (角色) — list presets; /prompt NAME switches to one\n"
+        "Anything else is sent to the assistant."
+    ),
+    "reset_done": "Done: I have forgotten our conversation.",
+    "prompt_list": "Presets (current: {current}):\n{lines}\nSwitch with /prompt NAME.",
+    "prompt_switched": "Switched to preset “{name}”. History was cleared.",
+    "prompt_unknown": "There is no preset “{name}”. Send /prompt to see the list.",
+    "empty_input": "I got an empty message. Please type something.",
+    "input_too_long": "That message is too long ({length} characters; the limit is {limit}). "
+    "Please shorten it.",
+    "storage_unavailable": "My memory is unavailable right now; I answered without our history.",
+    "error_upstream": "Sorry, the assistant is having trouble right now. Please try again shortly.",
+    "error_llm_auth": "Sorry, the assistant is not configured correctly. The operator has been told.",
+    "error_llm_rate_limit": "The assistant is busy right now. Please try again in a minute.",
+    "error_llm_quota": "The assistant's usage quota is used up. The operator has been told.",
+    "error_llm_timeout": "The assistant took too long to answer. Please try again.",
+    "error_llm_unreachable": "I cannot reach the assistant right now. Please try again shortly.",
+    "error_llm_server": "The assistant's service had an error. Please try again shortly.",
+    "error_llm_bad_request": "The assistant could not handle that request. Try /reset and ask again.",
+    "error_llm_context_length": "Our conversation got too long for the assistant. "
+    "Send /reset to start over.",
+    "error_llm_content_filter": "The assistant declined to answer that.",
+    "error_llm_empty": "The assistant returned an empty answer. Please try again.",
+    "error_internal": "Sorry, something went wrong on my side. Please try again.",
+}
+
+
+class Texts:
+    """Default texts with the operator's overrides on top."""
+
+    def __init__(self, overrides: Mapping[str, str] | None = None) -> None:
+        self._texts = {**DEFAULTS, **(overrides or {})}
+
+    def get(self, key: str, **values: object) -> str:
+        """The text for `key`, formatted; an unknown key falls back to the internal-error text."""
+        template = self._texts.get(key) or self._texts["error_internal"]
+        try:
+            return template.format(**values)
+        except (KeyError, IndexError, ValueError):
+            return template  # an operator's override with a bad placeholder still says something
+
+    def has(self, key: str) -> bool:
+        """Whether a text exists for `key`."""
+        return key in self._texts

@@ -1,0 +1,116 @@
+"""Shared fixtures: a private redis-server, the fake OpenAI server, a running service."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from adapters import ENABLED
+from bot.app import build_app, create_services, make_adapters
+from bot.platform import AdapterFactory, Services
+from bot.settings import Settings, load
+from tests.fakes.openai import FakeOpenAI
+from tests.fakes.server import LoopbackServer
+from tests.redis_proc import RedisProcess
+
+ROOT = Path(__file__).resolve().parent.parent
+API_KEY = "bot-test-key-1"
+UPSTREAM_KEY = "sk-upstream-secret-123"
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
+    """One private redis-server for the whole run."""
+    server = RedisProcess(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisProcess) -> str:
+    """The private server, emptied for this test."""
+    redis_server.flush()
+    return redis_server.url
+
+
+@pytest.fixture
+async def fake_openai() -> AsyncIterator[FakeOpenAI]:
+    """The fake OpenAI API on a free port."""
+    fake = FakeOpenAI()
+    fake.server = await LoopbackServer(fake.app()).start()
+    yield fake
+    await fake.server.close()
+
+
+def write_settings(tmp_path: Path, config: dict[str, Any], env: dict[str, str]) -> Settings:
+    """Settings from a YAML dict and an explicit environment (never the real one)."""
+    path = tmp_path / f"config-{len(list(tmp_path.glob('config-*.yaml')))}.yaml"
+    path.write_text(json.dumps(config), encoding="utf-8")  # JSON is YAML
+    return load(path, env)
+
+
+def base_config(**sections: Any) -> dict[str, Any]:
+    """Test defaults: no SDK retries, short timeouts, the repository's presets."""
+    config: dict[str, Any] = {
+        "llm": {"max_retries": 0, "timeout": 10},
+        "prompts": {"dir": str(ROOT / "prompts"), "default": "assistant"},
+    }
+    for name, values in sections.items():
+        config[name] = {**config.get(name, {}), **values}
+    return config
+
+
+@dataclass
+class RunningService:
+    """A service on a loopback port, with an HTTP session to talk to it."""
+
+    services: Services
+    server: LoopbackServer
+    http: aiohttp.ClientSession
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def auth(self, key: str = API_KEY) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key}"}
+
+    async def close(self) -> None:
+        await self.http.close()
+        await self.server.close()
+
+
+StartService = Callable[..., Awaitable[RunningService]]
+
+
+@pytest.fixture
+async def start_service(
+    fake_openai: FakeOpenAI, tmp_path: Path
+) -> AsyncIterator[StartService]:
+    """Start services on demand: `await start_service(config=..., env=..., adapters=...)`."""
+    running: list[RunningService] = []
+
+    async def start(
+        config: dict[str, Any] | None = None, env: dict[str, str] | None = None,
+        adapters: Sequence[AdapterFactory] = ENABLED,
+    ) -> RunningService:
+        environment = {"OPENAI_API_KEY": UPSTREAM_KEY, "OPENAI_BASE_URL": fake_openai.url,
+                       "BOT_API_KEYS": API_KEY, **(env or {})}
+        settings = write_settings(tmp_path, config or base_config(), environment)
+        services = await create_services(settings)
+        app = build_app(services, make_adapters(services, adapters), drain_seconds=5)
+        service = RunningService(services, await LoopbackServer(app).start(),
+                                 aiohttp.ClientSession())
+        running.append(service)
+        return service
+
+    yield start
+    for service in running:
+        await service.close()

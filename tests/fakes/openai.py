@@ -1,0 +1,118 @@
+"""A fake OpenAI API: chat completions (JSON and SSE), error bodies, latency; records requests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakes.server import LoopbackServer
+
+ERRORS: dict[int, dict[str, Any]] = {
+    401: {"message": "Incorrect API key provided: sk-xxx.", "type": "invalid_request_error",
+          "param": None, "code": "invalid_api_key"},
+    429: {"message": "Rate limit reached for gpt-4o-mini", "type": "requests", "param": None,
+          "code": "rate_limit_exceeded"},
+    500: {"message": "The server had an error while processing your request.",
+          "type": "server_error", "param": None, "code": None},
+    503: {"message": "The engine is currently overloaded, please try again later",
+          "type": "server_error", "param": None, "code": None},
+}
+
+
+def echo(body: dict[str, Any]) -> str:
+    """Default answer: quotes the last user message so tests can see what the model got."""
+    content = body["messages"][-1]["content"]
+    if isinstance(content, list):
+        content = " ".join(p.get("text", "") for p in content if p.get("type") == "text")
+    return f"You said: {content}"
+
+
+@dataclass
+class FakeOpenAI:
+    """Behaviour knobs and a record of every request."""
+
+    reply: Callable[[dict[str, Any]], str] = echo
+    latency: float = 0.0
+    chunk_size: int = 4
+    fail_next: list[int] = field(default_factory=list)  # HTTP statuses for the next requests
+    midstream_error: str | None = None  # an SSE error event after the first delta
+    received: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    server: LoopbackServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return f"{self.server.url}/v1"
+
+    @property
+    def chat_calls(self) -> list[dict[str, Any]]:
+        return [r for r in self.received if "messages" in r]
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._chat)
+        return app
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.received.append(body)
+        self.headers.append(dict(request.headers))
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        if self.fail_next:
+            status = self.fail_next.pop(0)
+            return web.json_response({"error": ERRORS[status]}, status=status)
+        text = self.reply(body)
+        if body.get("stream"):
+            return await self._sse(request, body, text)
+        return web.json_response(completion(body.get("model", "gpt-4o-mini"), text))
+
+    async def _sse(self, request: web.Request, body: dict[str, Any], text: str) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        model = body.get("model", "gpt-4o-mini")
+        pieces = [text[i:i + self.chunk_size] for i in range(0, len(text), self.chunk_size)]
+        events: list[dict[str, Any]] = [chunk(model, {"role": "assistant", "content": ""})]
+        events += [chunk(model, {"content": piece}) for piece in pieces]
+        for index, event in enumerate(events):
+            await response.write(f"data: {json.dumps(event)}\n\n".encode())
+            if self.midstream_error and index == 1:
+                error = {"error": {"message": self.midstream_error, "type": "server_error",
+                                   "code": None}}
+                await response.write(f"data: {json.dumps(error)}\n\n".encode())
+                return response
+        await response.write(f"data: {json.dumps(chunk(model, {}, 'stop'))}\n\n".encode())
+        if (body.get("stream_options") or {}).get("include_usage"):
+            usage = {**chunk(model, {}), "choices": [],
+                     "usage": {"prompt_tokens": 5, "completion_tokens": len(pieces),
+                               "total_tokens": 5 + len(pieces)}}
+            await response.write(f"data: {json.dumps(usage)}\n\n".encode())
+        await response.write(b"data: [DONE]\n\n")
+        return response
+
+
+def completion(model: str, text: str) -> dict[str, Any]:
+    """A whole chat.completion object."""
+    return {
+        "id": "chatcmpl-1", "object": "chat.completion", "created": int(time.time()),
+        "model": model, "system_fingerprint": "fp_x",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "refusal": None},
+                     "logprobs": None, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
+    }
+
+
+def chunk(model: str, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+    """One chat.completion.chunk."""
+    return {
+        "id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1700000000,
+        "model": model, "system_fingerprint": "fp_x",
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+    }
