@@ -61,7 +61,10 @@ def map_error(exc: Exception) -> UpstreamError:
     """The one place an OpenAI SDK error becomes our error kind (and a log-safe detail)."""
     code = getattr(exc, "code", None)
     if isinstance(exc, openai.APITimeoutError):
-        kind = "llm_timeout"
+        # A connect timeout means the host cannot be reached (the aiohttp transport also
+        # reports a refused connection this way); a read timeout means the model is slow.
+        connect = type(exc.__cause__).__name__ == "ConnectTimeout"
+        kind = "llm_unreachable" if connect else "llm_timeout"
     elif isinstance(exc, openai.APIConnectionError):
         kind = "llm_unreachable"
     elif isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):

@@ -1,0 +1,41 @@
+"""The layout is the architecture: the core never imports a platform adapter."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+CORE = sorted(p for p in (ROOT / "bot").rglob("*.py") if p.name != "__main__.py")
+
+
+def imported_modules(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("path", CORE, ids=lambda p: str(p.relative_to(ROOT)))
+def test_core_never_imports_adapters(path: Path) -> None:
+    leaks = {m for m in imported_modules(path) if m == "adapters" or m.startswith("adapters.")}
+    assert not leaks, f"{path.name} imports {leaks}"
+
+
+@pytest.mark.parametrize("path", CORE, ids=lambda p: str(p.relative_to(ROOT)))
+def test_core_never_imports_platform_sdks(path: Path) -> None:
+    sdks = {m for m in imported_modules(path) if m.split(".")[0] in {"wechatpy", "lark_oapi"}}
+    assert not sdks, f"{path.name} imports {sdks}"
+
+
+def test_modules_stay_within_the_size_budget() -> None:
+    sources = [*(ROOT / "bot").rglob("*.py"), *(ROOT / "adapters").rglob("*.py")]
+    oversized = {str(p.relative_to(ROOT)): n for p in sources
+                 if (n := len(p.read_text(encoding="utf-8").splitlines())) > 350}
+    assert not oversized

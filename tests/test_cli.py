@@ -1,0 +1,110 @@
+"""`python -m bot chat | check | serve` as real subprocesses against the fake LLM."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+import aiohttp
+
+from tests.conftest import ROOT
+from tests.fakes.openai import FakeOpenAI
+from tests.redis_proc import free_port
+
+
+def environment(fake_openai: FakeOpenAI | None = None, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("OPENAI_", "BOT_", "REDIS_", "WECHAT_", "FEISHU_"))}
+    env["OPENAI_API_KEY"] = "sk-cli-test"
+    if fake_openai is not None:
+        env["OPENAI_BASE_URL"] = fake_openai.url
+    env.update(extra)
+    return env
+
+
+async def run(*args: str, env: dict[str, str], stdin: bytes = b"") -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", *args, cwd=ROOT, env=env,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(stdin), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_chat_streams_answers_for_each_line_of_stdin(fake_openai: FakeOpenAI) -> None:
+    code, out, _ = await run("chat", "--user", "tester", env=environment(fake_openai),
+                             stdin=b"hello\nsecond line\n")
+    assert code == 0
+    assert out.splitlines() == ["You said: hello", "You said: second line"]
+
+
+async def test_chat_keeps_history_between_lines(fake_openai: FakeOpenAI) -> None:
+    await run("chat", env=environment(fake_openai), stdin=b"first\nsecond\n")
+    assert {"role": "user", "content": "first"} in fake_openai.chat_calls[1]["messages"]
+
+
+async def test_chat_answers_commands(fake_openai: FakeOpenAI) -> None:
+    _, out, _ = await run("chat", env=environment(fake_openai), stdin=b"/help\n")
+    assert "/reset" in out
+    assert fake_openai.chat_calls == []
+
+
+async def test_check_passes_against_a_working_llm(fake_openai: FakeOpenAI) -> None:
+    code, out, _ = await run("check", env=environment(fake_openai))
+    assert code == 0
+    assert "OK   LLM gpt-4o-mini" in out
+    assert "OK   storage: in-process memory" in out
+
+
+async def test_check_fails_naming_the_llm_problem(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("llm:\n  max_retries: 0\n  timeout: 5\nprompts:\n  dir: prompts\n")
+    env = environment(OPENAI_BASE_URL=f"http://127.0.0.1:{free_port()}/v1")
+    code, out, _ = await run("check", "--config", str(config), env=env)
+    assert code == 1
+    assert "FAIL LLM" in out
+    assert "llm_unreachable" in out
+
+
+async def test_check_fails_when_redis_is_unreachable(fake_openai: FakeOpenAI) -> None:
+    env = environment(fake_openai, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    code, out, _ = await run("check", env=env)
+    assert code == 1
+    assert "FAIL storage: Redis unreachable" in out
+
+
+async def test_bad_config_is_one_line_without_a_traceback(fake_openai: FakeOpenAI) -> None:
+    code, _, err = await run("check", env=environment(fake_openai, BOT_PORT="abc"))
+    assert code == 2
+    assert err.strip() == "config error: BOT_PORT (server.port): expected an integer, got 'abc'"
+
+
+async def test_serve_answers_and_stops_cleanly_on_sigterm(fake_openai: FakeOpenAI) -> None:
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port),
+        cwd=ROOT, env=environment(fake_openai, BOT_API_KEYS="k"),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(100):  # bounded: up to ~10 s for start-up
+                try:
+                    async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
+                        if response.status == 200:
+                            break
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.1)
+            async with http.post(f"http://127.0.0.1:{port}/api/chat", json={"user": "u", "text": "up?"},
+                                 headers={"Authorization": "Bearer k"}) as response:
+                assert await response.json() == {"reply": "You said: up?"}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0
+    assert b"shutting down" in err
