@@ -1,0 +1,140 @@
+"""The streaming replier: a thinking card at once, the answer typed into it, the full answer last.
+
+Preferred: a CardKit card entity in streaming mode (element content updates). Fallback: an
+interactive message card patched in place. Last resort: a plain text reply. Updates are throttled
+to `card_updates_per_second`; the final update waits out the interval too, so every gap between
+two updates of one card respects the bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from adapters.feishu.api import FeishuAPI
+from adapters.feishu.errors import FeishuError
+from adapters.feishu.parse import FeishuMessage
+from adapters.feishu.render import (
+    ELEMENT,
+    card_reference,
+    dumps,
+    fits_card,
+    message_card,
+    post_content,
+    split_markdown,
+    stream_card,
+    text_content,
+)
+from adapters.feishu.settings import FeishuSettings
+from adapters.feishu.texts import say
+from bot.messages import Reply
+from bot.texts import Texts
+
+log = logging.getLogger(__name__)
+
+TEXT_BYTES = 100_000  # text messages allow 150 KB of content JSON
+POST_BYTES = 25_000  # posts allow 30 KB
+
+
+class CardReplier:
+    """One per incoming message; replies in the message's thread when it has one."""
+
+    streams = True
+
+    def __init__(self, api: FeishuAPI, message: FeishuMessage, settings: FeishuSettings, texts: Texts,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._api = api
+        self._message = message
+        self._settings = settings
+        self._texts = texts
+        self._clock = clock
+        self._interval = 1.0 / settings.card_updates_per_second
+        self._mode: str | None = None  # "cardkit" | "patch" | None (no card: text at the end)
+        self._target = ""  # card_id (cardkit) or the card message's id (patch)
+        self._sequence = 0
+        self._last_update = float("-inf")
+        self._text = ""
+
+    def format(self, markdown: str) -> str:
+        """Cards render markdown: nothing to change."""
+        return markdown
+
+    async def _reply(self, msg_type: str, content: str, tag: str) -> str:
+        in_thread = bool(self._message.thread_id)
+        uuid = f"{self._message.message_id}-{tag}"  # Feishu sends one message per uuid an hour
+        return await self._api.reply(self._message.message_id, msg_type, content, in_thread, uuid)
+
+    async def started(self) -> None:
+        """Show the thinking card before the model's first token."""
+        thinking = say(self._texts, "feishu_thinking")
+        if self._settings.cardkit:
+            try:
+                self._target = await self._api.create_card(stream_card(thinking))
+                await self._reply("interactive", card_reference(self._target), "card")
+                self._mode = "cardkit"
+                return
+            except FeishuError as exc:
+                log.info("feishu: CardKit card unavailable (%s), falling back to a message card", exc.code)
+        try:
+            self._target = await self._reply("interactive", dumps(message_card(thinking)), "card")
+            self._mode = "patch"
+        except FeishuError as exc:
+            log.warning("feishu: no card could be sent (%s); the answer will be plain text", exc.code)
+
+    async def delta(self, text: str) -> None:
+        """Accumulate; push to the card when the update interval has passed."""
+        self._text += text
+        if self._mode and self._clock() - self._last_update >= self._interval:
+            await self._update(self._text)
+
+    async def _update(self, text: str) -> bool:
+        self._last_update = self._clock()
+        try:
+            if self._mode == "cardkit":
+                self._sequence += 1
+                await self._api.card_text(self._target, ELEMENT, text, self._sequence)
+            else:
+                await self._api.patch(self._target, dumps(message_card(text)))
+        except FeishuError:
+            return False  # logged by the API layer; the final update tries again
+        return True
+
+    async def send(self, reply: Reply) -> None:
+        """Finish the card with the whole answer (or the error line), or fall back to messages."""
+        final = reply.text
+        if not reply.ok and self._text.strip():
+            final = f"{self._text.rstrip()}\n\n---\n{reply.text}"
+        if self._mode is None:
+            await self._send_text(final)
+            return
+        fits = fits_card(final, self._settings.max_card_bytes)
+        wait = self._interval - (self._clock() - self._last_update)
+        if wait > 0:
+            await asyncio.sleep(wait)
+        shown = await self._update(final if fits else say(self._texts, "feishu_answer_below"))
+        if self._mode == "cardkit":
+            await self._end_streaming()
+        if not (fits and shown):
+            await self._send_posts(final)
+
+    async def send_notice(self, text: str) -> None:
+        """A short text reply outside the pipeline (unsupported message types)."""
+        await self._send_text(text)
+
+    async def _end_streaming(self) -> None:
+        self._sequence += 1
+        # On failure the card still shows the full text; Feishu ends streaming by itself later.
+        with contextlib.suppress(FeishuError):
+            await self._api.card_settings(self._target, {"config": {"streaming_mode": False}},
+                                          self._sequence)
+
+    async def _send_posts(self, markdown: str) -> None:
+        for index, piece in enumerate(split_markdown(markdown, POST_BYTES)):
+            await self._reply("post", post_content(piece), f"post{index}")
+
+    async def _send_text(self, text: str) -> None:
+        for index, piece in enumerate(split_markdown(text, TEXT_BYTES)):
+            await self._reply("text", text_content(piece), f"text{index}")

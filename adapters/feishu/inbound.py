@@ -1,0 +1,127 @@
+"""The processing path shared by the HTTP callback and the long connection.
+
+`receive` is the quick part (event_id dedup, then hand-off); `process` runs in the background:
+who gets an answer, what the model sees, and the pipeline run with a card replier.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+
+from adapters.feishu.api import FeishuAPI
+from adapters.feishu.cards import CardReplier
+from adapters.feishu.errors import FeishuError
+from adapters.feishu.parse import FeishuMessage, mentions_bot, parse_message, text_for_model
+from adapters.feishu.settings import FeishuSettings
+from adapters.feishu.texts import say
+from bot.errors import StorageUnavailable
+from bot.messages import Attachment, Conversation, Incoming
+from bot.platform import Services
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "feishu"
+DEDUP_TTL = 8 * 3600.0  # Feishu retries for ~7.1 h (15 s, 5 min, 1 h, 6 h)
+BOT_INFO_TTL = 24 * 3600.0
+
+
+class Inbound:
+    """Turns verified events into pipeline runs."""
+
+    def __init__(self, services: Services, settings: FeishuSettings, api: FeishuAPI) -> None:
+        self._services = services
+        self._settings = settings
+        self._api = api
+        self._bot_open_id = ""
+
+    async def receive(self, payload: dict[str, Any]) -> None:
+        """Claim the event once across retries and instances, then process it in the background."""
+        message = parse_message(payload)
+        if message is None or not message.message_id:
+            return
+        if message.event_id and not await self._claim(f"feishu:event:{message.event_id}"):
+            log.info("feishu: duplicate event %s ignored", message.event_id)
+            return
+        self._services.tasks.spawn(self.process(message), name=f"feishu:{message.message_id}")
+
+    def spawn_receive(self, payload: dict[str, Any]) -> None:
+        """`receive` as an owned background task (for the long connection's thread hand-off)."""
+        self._services.tasks.spawn(self.receive(payload), name="feishu:receive")
+
+    async def _claim(self, key: str) -> bool:
+        try:
+            return await self._services.storage.claim(key, DEDUP_TTL)
+        except StorageUnavailable as exc:
+            log.warning("feishu: event dedup skipped, storage unavailable: %s", exc)
+            return True  # answering twice beats never answering
+
+    async def bot_open_id(self) -> str:
+        """This bot's open_id: memo, storage, then `/bot/v3/info`; empty when Feishu cannot say."""
+        if self._bot_open_id:
+            return self._bot_open_id
+        key = f"feishu:bot_open_id:{self._settings.app_id}"
+        with contextlib.suppress(StorageUnavailable):
+            self._bot_open_id = await self._services.storage.get(key) or ""
+        if not self._bot_open_id:
+            try:
+                self._bot_open_id = await self._api.bot_open_id()
+            except FeishuError:
+                return ""  # logged; group messages wait for the next try
+            with contextlib.suppress(StorageUnavailable):
+                await self._services.storage.set(key, self._bot_open_id, ttl=BOT_INFO_TTL)
+        return self._bot_open_id
+
+    async def process(self, message: FeishuMessage) -> None:
+        """Answer the message if it is for us."""
+        if message.sender_type != "user":
+            return  # bots, this one included, are never answered
+        bot_id = await self.bot_open_id()
+        if message.sender_id and message.sender_id == bot_id:
+            return
+        if message.is_group and not mentions_bot(message, bot_id):
+            return
+        replier = CardReplier(self._api, message, self._settings, self._services.texts)
+        attachments: tuple[Attachment, ...] = ()
+        if message.message_type not in {"text", "post"}:
+            image = await self._image(message)
+            if image is None:
+                await replier.send_notice(self._unsupported_text(message.message_type))
+                return
+            attachments = (image,)
+        await self._services.pipeline.handle(self._incoming(message, bot_id, attachments), replier)
+
+    def _unsupported_text(self, message_type: str) -> str:
+        key = {"image": "feishu_image_unsupported", "audio": "feishu_audio_unsupported"}
+        return say(self._services.texts, key.get(message_type, "feishu_unsupported"))
+
+    async def _image(self, message: FeishuMessage) -> Attachment | None:
+        """The picture for a vision model, when one is configured and the download works."""
+        if message.message_type != "image" or not self._services.settings.llm.vision:
+            return None
+        try:
+            data, mime = await self._api.download(message.message_id, message.resource_key, "image")
+        except FeishuError:
+            return None
+        return Attachment(kind="image", mime=mime, data=data)
+
+    def _incoming(self, message: FeishuMessage, bot_id: str,
+                  attachments: tuple[Attachment, ...]) -> Incoming:
+        if not message.is_group:
+            key = message.sender_id
+        elif self._settings.group_shared_history:
+            key = message.chat_id
+        else:
+            key = f"{message.chat_id}:{message.sender_id}"
+        return Incoming(
+            platform=PLATFORM,
+            conversation=Conversation(PLATFORM, key),
+            user_id=message.sender_id,
+            text=text_for_model(message, bot_id),
+            message_id=message.message_id,
+            dedup_key=f"feishu:{message.message_id}",
+            attachments=attachments,
+            is_group=message.is_group,
+            mentioned=message.is_group,
+        )

@@ -1,0 +1,29 @@
+"""`POST /feishu/events`: verify first, answer the challenge, ack events at once."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from aiohttp import web
+
+from adapters.feishu.inbound import Inbound
+from adapters.feishu.verify import Keys, open_callback
+
+
+class Callback:
+    """The HTTP callback; processing goes on in the background after the 200."""
+
+    def __init__(self, keys: Keys, inbound: Inbound, clock: Callable[[], float] = time.time) -> None:
+        self._keys = keys
+        self._inbound = inbound
+        self._clock = clock
+
+    async def handle(self, request: web.Request) -> web.Response:
+        """Bad signature, token or ciphertext raise 4xx errors (answered as JSON by the app)."""
+        body = await request.read()
+        payload = open_callback(body, request.headers, self._keys, self._clock())
+        if payload.get("type") == "url_verification":
+            return web.json_response({"challenge": str(payload.get("challenge", ""))})
+        await self._inbound.receive(payload)
+        return web.json_response({"msg": "success"})

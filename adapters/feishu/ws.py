@@ -1,0 +1,80 @@
+"""Long-connection mode: lark-oapi's WebSocket client in its own thread, events handed to our loop.
+
+`lark_oapi.ws.Client.start()` blocks forever on a module-level loop captured at import
+(protocols.md 2.9 #6), so the thread gives that module a fresh loop of its own, and the handler
+only schedules `Inbound.receive` on the service's loop and returns (the ack must come fast).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from typing import Any
+
+import lark_oapi as lark
+import lark_oapi.ws.client as ws_client
+
+from adapters.feishu.inbound import Inbound
+from adapters.feishu.parse import RECEIVE
+from adapters.feishu.settings import FeishuSettings
+
+log = logging.getLogger(__name__)
+
+
+class LongConnection:
+    """Receives events over Feishu's WebSocket instead of the HTTP callback."""
+
+    def __init__(self, settings: FeishuSettings, inbound: Inbound) -> None:
+        self._settings = settings
+        self._inbound = inbound
+        self._main: asyncio.AbstractEventLoop | None = None
+        self._ws_loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    def event_handler(self) -> Any:
+        """lark-oapi's dispatcher with our receive handler (WS events skip token/signature checks)."""
+        return (lark.EventDispatcherHandler.builder("", "")
+                .register_p2_customized_event(RECEIVE, self.on_event).build())
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The service's loop, where events are processed."""
+        self._main = loop
+
+    def on_event(self, event: Any) -> None:
+        """Called on the WebSocket thread: schedule processing on the service's loop and return."""
+        payload = json.loads(lark.JSON.marshal(event))
+        main = self._main
+        if main is None or main.is_closed():
+            log.warning("feishu: event received before start or after close, dropped")
+            return
+        spawn = self._inbound.spawn_receive
+        main.call_soon_threadsafe(spawn, payload)
+
+    async def start(self) -> None:
+        """Start the client thread (daemon: it has no clean stop of its own)."""
+        self.bind(asyncio.get_running_loop())
+        self._thread = threading.Thread(target=self._run, name="feishu-ws", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        ws_client.loop = loop  # the module-level loop start() runs on
+        self._ws_loop = loop
+        client = lark.ws.Client(self._settings.app_id, self._settings.app_secret.reveal(),
+                                event_handler=self.event_handler(), domain=self._settings.base_url,
+                                log_level=lark.LogLevel.WARNING)
+        try:
+            client.start()
+        except Exception:  # the thread's catch point: a dead connection must be visible in the log
+            log.exception("feishu: long connection stopped")
+
+    async def close(self) -> None:
+        """Stop the client's loop; the thread then ends."""
+        self._main = None
+        if self._ws_loop is not None and not self._ws_loop.is_closed():
+            self._ws_loop.call_soon_threadsafe(self._ws_loop.stop)
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join, 2.0)

@@ -1,0 +1,231 @@
+"""A fake Feishu Open API: tenant token, bot info, messages, card patch, CardKit, resources.
+
+Speaks the real wire shapes (`{"code":0,"msg":"success","data":{…}}`, Bearer tenant tokens) and
+records every call. Also builds and posts `im.message.receive_v1` callbacks for tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from adapters.feishu.crypto import encrypt, signature
+from bot.tasks import TaskOwner
+from tests.fakes.server import LoopbackServer
+
+APP_ID, APP_SECRET = "cli_a1b2c3d4e5f6", "app-secret-1"
+TOKEN = "rvaYgkND1GOiu5MM0E1rncYC6PLtF7JV"
+ENCRYPT_KEY = "test key"
+BOT_OPEN_ID = "ou_bot0000000000000000000000000001"
+USER_OPEN_ID = "ou_84aad35d084aa403a838cf73ee18467"
+RATE_LIMIT_CODES = {99991400, 99991402, 11020, 11021, 11232, 230020}
+
+
+@dataclass
+class Call:
+    """One request the fake received."""
+
+    op: str
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: dict[str, Any]
+    at: float
+
+
+@dataclass
+class FakeFeishu:
+    """Behaviour knobs (`fail_next[op]` = Feishu codes for the next calls of `op`) and the record."""
+
+    tenant_token: str = "t-caecc734c2e3328a62489fe0648c4b98779515d3"
+    token_expire: int = 7200
+    fail_next: dict[str, list[int]] = field(default_factory=dict)
+    resources: dict[tuple[str, str], tuple[bytes, str]] = field(default_factory=dict)
+    calls: list[Call] = field(default_factory=list)
+    server: LoopbackServer | None = None
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return self.server.url
+
+    def ops(self, *names: str) -> list[Call]:
+        """Calls of the given operations, in order."""
+        return [c for c in self.calls if c.op in names]
+
+    async def wait_for(self, predicate: Callable[[FakeFeishu], bool], within: float = 5.0) -> None:
+        """Until `predicate(self)` holds; fails the test after `within` seconds."""
+        deadline = time.monotonic() + within
+        while not predicate(self):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"fake Feishu: condition not met; calls: {[c.op for c in self.calls]}")
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), left)
+            except TimeoutError:
+                continue
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        r = app.router
+        r.add_post("/open-apis/auth/v3/tenant_access_token/internal", self._token)
+        r.add_get("/open-apis/bot/v3/info", self._wrap("bot_info", self._bot_info))
+        r.add_post("/open-apis/im/v1/messages/{message_id}/reply", self._wrap("reply", self._message))
+        r.add_post("/open-apis/im/v1/messages", self._wrap("create", self._message))
+        r.add_patch("/open-apis/im/v1/messages/{message_id}", self._wrap("patch", self._empty))
+        r.add_post("/open-apis/cardkit/v1/cards", self._wrap("create_card", self._card))
+        r.add_put("/open-apis/cardkit/v1/cards/{card_id}/elements/{element_id}/content",
+                  self._wrap("card_content", self._empty))
+        r.add_patch("/open-apis/cardkit/v1/cards/{card_id}/settings",
+                    self._wrap("card_settings", self._empty))
+        r.add_get("/open-apis/im/v1/messages/{message_id}/resources/{file_key}",
+                  self._wrap("resource", self._resource))
+        return app
+
+    async def _record(self, op: str, request: web.Request) -> Call:
+        raw = await request.read()
+        body = json.loads(raw) if raw else {}
+        call = Call(op, request.method, request.path, dict(request.query), dict(request.headers), body,
+                    time.monotonic())
+        self.calls.append(call)
+        self._changed.set()
+        return call
+
+    async def _token(self, request: web.Request) -> web.Response:
+        call = await self._record("token", request)
+        if (call.body.get("app_id"), call.body.get("app_secret")) != (APP_ID, APP_SECRET):
+            return web.json_response({"code": 10014, "msg": "app secret invalid"})
+        return web.json_response({"code": 0, "msg": "ok", "tenant_access_token": self.tenant_token,
+                                  "expire": self.token_expire})
+
+    def _wrap(self, op: str, handler: Callable[[Call, web.Request], web.Response]) -> Any:
+        async def run(request: web.Request) -> web.Response:
+            call = await self._record(op, request)
+            if request.headers.get("Authorization") != f"Bearer {self.tenant_token}":
+                return web.json_response({"code": 99991663, "msg": "Invalid access token for authorization."},
+                                         status=400)
+            failures = self.fail_next.get(op) or []
+            if failures:
+                code = failures.pop(0)
+                status = 429 if code in RATE_LIMIT_CODES else 400
+                return web.json_response({"code": code, "msg": f"fake failure {code}"}, status=status)
+            return handler(call, request)
+
+        return run
+
+    @staticmethod
+    def _ok(data: dict[str, Any]) -> web.Response:
+        return web.json_response({"code": 0, "msg": "success", "data": data})
+
+    def _bot_info(self, call: Call, request: web.Request) -> web.Response:
+        return web.json_response({"code": 0, "msg": "ok", "bot": {
+            "activate_status": 2, "app_name": "imbot", "avatar_url": "", "ip_white_list": [],
+            "open_id": BOT_OPEN_ID}})
+
+    def _message(self, call: Call, request: web.Request) -> web.Response:
+        new_id = f"om_fake_{next(self._ids)}"
+        return self._ok({"message_id": new_id, "msg_type": call.body.get("msg_type"),
+                         "chat_id": "oc_fake", "create_time": str(int(time.time() * 1000))})
+
+    def _empty(self, call: Call, request: web.Request) -> web.Response:
+        return self._ok({})
+
+    def _card(self, call: Call, request: web.Request) -> web.Response:
+        return self._ok({"card_id": f"card_{next(self._ids)}"})
+
+    def _resource(self, call: Call, request: web.Request) -> web.Response:
+        found = self.resources.get((request.match_info["message_id"], request.match_info["file_key"]))
+        if found is None:
+            return web.json_response({"code": 234003, "msg": "File not in msg."}, status=400)
+        data, mime = found
+        return web.Response(body=data, content_type=mime,
+                            headers={"Content-Disposition": 'attachment; filename="image.png"'})
+
+
+def message_event(text: str = "hello", *, chat_type: str = "p2p", sender: str = USER_OPEN_ID,
+                  sender_type: str = "user", mentions: list[dict[str, Any]] | None = None,
+                  message_type: str = "text", content: dict[str, Any] | None = None,
+                  event_id: str = "", message_id: str = "", thread_id: str | None = None,
+                  chat_id: str = "oc_5ce6d572455d361153b7xx51da133945") -> dict[str, Any]:
+    """An `im.message.receive_v1` payload (schema 2.0), shaped like Feishu's sample."""
+    serial = next(_serials)
+    return {
+        "schema": "2.0",
+        "header": {"event_id": event_id or f"ev_{serial:032d}", "event_type": "im.message.receive_v1",
+                   "create_time": "1608725989000", "token": TOKEN, "app_id": APP_ID,
+                   "tenant_key": "2ca1d211f64f6438"},
+        "event": {
+            "sender": {"sender_id": {"open_id": sender, "union_id": "on_x", "user_id": "e33ggbyz"},
+                       "sender_type": sender_type, "tenant_key": "736588c9260f175e"},
+            "message": {
+                "message_id": message_id or f"om_{serial:032d}", "root_id": None, "parent_id": None,
+                "create_time": "1609073151345", "chat_id": chat_id, "thread_id": thread_id,
+                "chat_type": chat_type, "message_type": message_type,
+                "content": json.dumps(content if content is not None else {"text": text}),
+                "mentions": mentions, "user_agent": None,
+            },
+        },
+    }
+
+
+_serials = itertools.count(1)
+
+
+def mention(key: str, open_id: str, name: str) -> dict[str, Any]:
+    """One entry of `message.mentions`."""
+    return {"key": key, "id": {"open_id": open_id, "union_id": "on_y", "user_id": "u_y"}, "name": name,
+            "tenant_key": "736588c9260f175e"}
+
+
+def encrypted_request(payload: dict[str, Any], key: str = ENCRYPT_KEY, sign_key: str | None = None,
+                      timestamp: int | None = None) -> tuple[bytes, dict[str, str]]:
+    """What Feishu sends with an Encrypt Key: `{"encrypt":…}` signed with the X-Lark-* headers."""
+    body = json.dumps({"encrypt": encrypt(key, json.dumps(payload))}).encode()
+    ts, nonce = str(int(time.time()) if timestamp is None else timestamp), "nonce-1"
+    headers = {"Content-Type": "application/json", "X-Lark-Request-Timestamp": ts,
+               "X-Lark-Request-Nonce": nonce,
+               "X-Lark-Signature": signature(ts, nonce, key if sign_key is None else sign_key, body)}
+    return body, headers
+
+
+async def post_event(http: aiohttp.ClientSession, service_url: str, body: bytes,
+                     headers: dict[str, str]) -> tuple[int, Any]:
+    """POST a callback; the status and the JSON answer (None when not JSON)."""
+    async with http.post(f"{service_url}/feishu/events", data=body, headers=headers) as response:
+        try:
+            answer = await response.json(content_type=None)
+        except ValueError:
+            answer = None
+        return response.status, answer
+
+
+def feishu_env(fake: FakeFeishu, encrypt_key: str = ENCRYPT_KEY) -> dict[str, str]:
+    """Environment that turns the adapter on against the fake."""
+    return {"FEISHU_APP_ID": APP_ID, "FEISHU_APP_SECRET": APP_SECRET, "FEISHU_VERIFICATION_TOKEN": TOKEN,
+            "FEISHU_ENCRYPT_KEY": encrypt_key, "FEISHU_BASE_URL": fake.url}
+
+
+async def start_fake() -> FakeFeishu:
+    """A running fake on a free loopback port (close with `await fake.server.close()`)."""
+    fake = FakeFeishu()
+    fake.server = await LoopbackServer(fake.app()).start()
+    return fake
+
+
+async def settle(tasks: TaskOwner, within: float = 5.0) -> None:
+    """Wait (bounded) until the service has no background work left."""
+    deadline = time.monotonic() + within
+    while len(tasks) and time.monotonic() < deadline:
+        await asyncio.wait(list(tasks._tasks), timeout=deadline - time.monotonic())
