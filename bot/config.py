@@ -76,6 +76,10 @@ class Section:
             raise ConfigError(f"{self._key(name)}: expected a mapping, got {type(value).__name__}")
         return Section(value, self._key(name), self._env)
 
+    def names(self) -> list[str]:
+        """The keys present in this section."""
+        return [str(k) for k in self._data]
+
     def raw(self, key: str, env: str | None = None) -> tuple[Any, str]:
         """The value and where it came from, the environment winning over the file."""
         if env and self._env.get(env, "") != "":

@@ -52,6 +52,16 @@ class HistorySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class LimitSettings:
+    """Abuse controls; 0 disables a limit. Allow-lists are per platform (empty = everyone)."""
+
+    per_minute: int = 20
+    per_day: int = 500
+    allow: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    block: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the core needs; adapters read their own sections from `section`."""
 
@@ -60,6 +70,7 @@ class Settings:
     llm: LLMSettings
     storage: StorageSettings
     history: HistorySettings
+    limits: LimitSettings
     max_input_chars: int
     prompts_dir: Path
     default_prompt: str
@@ -84,6 +95,20 @@ def _llm(s: Section) -> LLMSettings:
     )
 
 
+def _user_lists(s: Section) -> Mapping[str, frozenset[str]]:
+    """`{platform: [user ids]}`."""
+    return {platform: frozenset(s.strings(platform)) for platform in s.names()}
+
+
+def _limits(s: Section) -> LimitSettings:
+    return LimitSettings(
+        per_minute=s.integer("per_user_per_minute", 20, minimum=0),
+        per_day=s.integer("per_user_per_day", 500, minimum=0),
+        allow=_user_lists(s.section("allow")),
+        block=_user_lists(s.section("block")),
+    )
+
+
 def from_section(root: Section) -> Settings:
     """Build the typed settings; raises ConfigError naming the first bad key."""
     server, storage, history = root.section("server"), root.section("storage"), root.section("history")
@@ -105,6 +130,7 @@ def from_section(root: Section) -> Settings:
             max_chars=history.integer("max_chars", 12000, minimum=0),
             ttl_seconds=history.integer("ttl_seconds", 7 * 24 * 3600, minimum=60),
         ),
+        limits=_limits(root.section("limits")),
         max_input_chars=root.section("input").integer("max_chars", 4000, minimum=1),
         prompts_dir=Path(prompts.text("dir", "prompts")),
         default_prompt=prompts.text("default", "assistant"),

@@ -19,6 +19,9 @@ DEFAULTS: dict[str, str] = {
     "empty_input": "I got an empty message. Please type something.",
     "input_too_long": "That message is too long ({length} characters; the limit is {limit}). "
     "Please shorten it.",
+    "not_allowed": "Sorry, this bot is not available to you. Ask its operator for access.",
+    "rate_limited": "You are sending messages faster than I can answer. Please wait a minute.",
+    "quota_exceeded": "You have reached today's message limit. Please come back tomorrow.",
     "storage_unavailable": "My memory is unavailable right now; I answered without our history.",
     "error_upstream": "Sorry, the assistant is having trouble right now. Please try again shortly.",
     "error_llm_auth": "Sorry, the assistant is not configured correctly. The operator has been told.",

@@ -109,6 +109,11 @@ async def test_incr_window_starts_at_the_first_increment(storage: Storage) -> No
     assert await storage.incr("n", ttl=60) == 1
 
 
+async def test_incr_many_counts_each_key_in_order(storage: Storage) -> None:
+    await storage.incr("a", ttl=60)
+    assert await storage.incr_many([("a", 60), ("b", 60)]) == [2, 1]
+
+
 async def test_wait_returns_true_once_notified(storage: Storage) -> None:
     waiter = asyncio.ensure_future(storage.wait("sig", seconds=5))
     await asyncio.sleep(0.05)

@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from adapters.webhook.auth import BearerAuth
-from bot.errors import BadRequest
+from bot.errors import BadRequest, Forbidden
 from bot.messages import Conversation, Incoming, Reply
 from bot.platform import Services
 from bot.replier import CollectingReplier, as_is
@@ -120,8 +120,8 @@ class ChatEndpoint:
         replier = CollectingReplier()
         ctx = await self._services.pipeline.handle(incoming, replier)
         reply = replier.reply
-        if reply is None:  # only a duplicate produces no reply, and the API sets no dedup key
-            raise BadRequest("the message was not answered")
+        if reply is None:  # the pipeline stays silent only for blocked users
+            raise Forbidden("this user is blocked by the operator")
         if not reply.ok:
             kind = ctx.outcome.removeprefix("error:")
             return web.json_response({"error": {"message": reply.text, "type": kind}}, status=502)

@@ -13,6 +13,7 @@ from bot.pipeline.commands import Commands
 from bot.pipeline.context import Context, Next, Step
 from bot.pipeline.dedup import Dedup
 from bot.pipeline.guard import Guard
+from bot.pipeline.limits import Limits
 from bot.pipeline.observe import Observe
 from bot.pipeline.prompt import BuildPrompt, SaveHistory
 from bot.platform import Replier
@@ -38,6 +39,8 @@ def build_steps(
         Guard(texts, metrics),
         # Before any work: a platform's retry of a message already taken must cost nothing.
         Dedup(storage, DEDUP_TTL),
+        # After dedup so a platform's retry is not counted twice; before any work the limits protect.
+        Limits(settings.limits, storage, texts),
         # Normalise first, so "  /reset " is still a command and empty input never costs a call.
         CleanInput(settings.max_input_chars, texts),
         # Commands are answered without the LLM and are not part of the conversation's history.

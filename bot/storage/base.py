@@ -56,6 +56,10 @@ class Storage(Protocol):
         """Increment a counter; the TTL starts with the first increment."""
         ...
 
+    async def incr_many(self, counters: Sequence[tuple[str, float]]) -> list[int]:
+        """Several `incr`s (key, ttl) in one round trip; the counts in the same order."""
+        ...
+
     async def notify(self, key: str, ttl: float) -> None:
         """Raise a sticky signal that `wait` callers (on any instance) see."""
         ...

@@ -92,6 +92,10 @@ class MemoryStorage:
         self._values[full] = (count, item[1])
         return count
 
+    async def incr_many(self, counters: Sequence[tuple[str, float]]) -> list[int]:
+        """Several increments."""
+        return [await self.incr(key, ttl) for key, ttl in counters]
+
     async def notify(self, key: str, ttl: float) -> None:
         """Raise a sticky signal."""
         self._put(f"sig:{key}", "1", ttl)

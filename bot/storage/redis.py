@@ -106,12 +106,16 @@ class RedisStorage:
 
     async def incr(self, key: str, ttl: float) -> int:
         """INCR, and PEXPIRE NX so the window starts at the first increment."""
-        full = self._k("kv", key)
+        return (await self.incr_many([(key, ttl)]))[0]
+
+    async def incr_many(self, counters: Sequence[tuple[str, float]]) -> list[int]:
+        """All the INCR + PEXPIRE NX pairs in one MULTI round trip."""
         async with _guard("incr"), self._redis.pipeline(transaction=True) as pipe:
-            pipe.incr(full)
-            pipe.pexpire(full, max(1, int(ttl * 1000)), nx=True)
-            count, _ = await pipe.execute()
-        return int(count)
+            for key, ttl in counters:
+                pipe.incr(self._k("kv", key))
+                pipe.pexpire(self._k("kv", key), max(1, int(ttl * 1000)), nx=True)
+            results = await pipe.execute()
+        return [int(count) for count in results[::2]]
 
     async def notify(self, key: str, ttl: float) -> None:
         """Set the sticky flag and push a wake-up token, both with the same TTL."""

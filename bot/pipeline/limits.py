@@ -1,0 +1,69 @@
+"""Abuse controls: allow- and block-lists per platform, a per-minute rate and a daily quota."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from bot.errors import StorageUnavailable
+from bot.messages import Reply
+from bot.pipeline.context import Context, Next, deliver
+from bot.settings import LimitSettings
+from bot.storage import Storage
+from bot.texts import Texts
+
+log = logging.getLogger(__name__)
+
+
+class Limits:
+    """Blocked users hear nothing; others over a limit get a polite sentence, not the LLM."""
+
+    def __init__(
+        self, settings: LimitSettings, storage: Storage, texts: Texts,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._settings = settings
+        self._storage = storage
+        self._texts = texts
+        self._clock = clock
+
+    async def __call__(self, ctx: Context, call_next: Next) -> None:
+        """Check the lists, then count the message against both windows."""
+        platform, user = ctx.incoming.platform, ctx.incoming.user_id
+        if user in self._settings.block.get(platform, ()):
+            ctx.outcome = "blocked"
+            return
+        allowed = self._settings.allow.get(platform)
+        if allowed and user not in allowed:
+            ctx.outcome = "rejected:not_allowed"
+            await deliver(ctx, Reply(self._texts.get("not_allowed"), kind="notice"))
+            return
+        refusal = await self._over_limit(f"{platform}:{user}")
+        if refusal:
+            ctx.outcome = f"rejected:{refusal}"
+            await deliver(ctx, Reply(self._texts.get(refusal), kind="notice"))
+            return
+        await call_next(ctx)
+
+    async def _over_limit(self, who: str) -> str | None:
+        """The text key of the limit hit, if any (fixed windows: minute and UTC day)."""
+        now = int(self._clock())
+        counters = []
+        if self._settings.per_minute:
+            counters.append(("rate_limited", f"rate:{who}:{now // 60}", 60.0,
+                             self._settings.per_minute))
+        if self._settings.per_day:
+            counters.append(("quota_exceeded", f"quota:{who}:{now // 86400}", 86400.0,
+                             self._settings.per_day))
+        if not counters:
+            return None
+        try:
+            counts = await self._storage.incr_many([(key, ttl) for _, key, ttl, _ in counters])
+        except StorageUnavailable as exc:
+            log.warning("limits not enforced, storage unavailable: %s", exc)
+            return None  # answering is better than refusing everyone while Redis is down
+        for (text_key, _, _, limit), count in zip(counters, counts, strict=True):
+            if count > limit:
+                return text_key
+        return None
