@@ -1,0 +1,121 @@
+"""WeChat's 5-second deadline: answer now, hold the request for a retry, or answer "still thinking".
+
+WeChat delivers a message up to `attempts` times (the original and two retries, ~5 s apart) and
+reads a reply only within 5 s. Whichever instance an attempt lands on:
+
+- the first to claim `run:{key}` starts the one LLM call (a background job);
+- every attempt waits for the job's `done:{key}` signal: a non-last attempt up to `hold` (past
+  WeChat's 5 s, so WeChat retries if it is still not there), the last one up to `deadline`;
+- the last attempt, when still nothing is there, raises `late:{key}` and answers "still thinking";
+  the job, finishing later, sees the flag and delivers late (customer service or hand-over).
+  Both sides take `deliver:{key}` before a late delivery, so exactly one of them makes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from adapters.wechat.outbox import Outbox
+from adapters.wechat.parse import Inbound
+from adapters.wechat.settings import WeChatSettings
+from bot.errors import StorageUnavailable
+from bot.storage import Storage
+from bot.tasks import TaskOwner
+
+log = logging.getLogger(__name__)
+
+After = Callable[[bool], Awaitable[None]]
+"""Called once the HTTP answer was written (True) or found the connection gone (False)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """What a push is answered with: text (None means `success`, i.e. no reply) and a follow-up."""
+
+    text: str | None
+    after: After | None = None
+
+
+Produce = Callable[[Inbound], Coroutine[Any, Any, list[str]]]
+
+
+class Deadline:
+    """Decides among answer now / hold for the retry / placeholder and deliver later."""
+
+    def __init__(self, settings: WeChatSettings, storage: Storage, tasks: TaskOwner,
+                 outbox: Outbox, produce: Produce) -> None:
+        self._s = settings
+        self._storage = storage
+        self._tasks = tasks
+        self._outbox = outbox
+        self._produce = produce
+
+    async def answer(self, msg: Inbound, started: float) -> Served:
+        """The reply for this attempt of `msg`, waiting at most what this attempt may wait."""
+        try:
+            return await self._answer(msg, started)
+        except StorageUnavailable as exc:
+            log.warning("wechat: storage unavailable, answering without retry coordination: %s", exc)
+            return await self._alone(msg, started)
+
+    async def _answer(self, msg: Inbound, started: float) -> Served:
+        key = msg.key
+        attempt = await self._storage.incr(f"wechat:try:{key}", self._outbox.window)
+        if await self._storage.claim(f"wechat:run:{key}", self._s.pending_ttl):
+            self._tasks.spawn(self._job(msg), name="wechat-answer")
+        last = attempt >= self._s.attempts
+        limit = self._s.deadline if last else self._s.hold
+        remaining = max(0.0, limit - (asyncio.get_running_loop().time() - started))
+        if await self._storage.wait(f"wechat:done:{key}", remaining):
+            parts = await self._outbox.answer(key)
+            if parts is not None:
+                return self._serve(msg, parts, last)
+        if not last:
+            return Served("")  # WeChat stopped listening at 5 s and will retry this MsgId
+        return await self._placeholder(msg)
+
+    async def _placeholder(self, msg: Inbound) -> Served:
+        key = msg.key
+        await self._storage.set(f"wechat:late:{key}", "1", self._s.pending_ttl)
+        parts = await self._outbox.answer(key)  # it may have landed just now
+        if parts is not None and await self._storage.claim(f"wechat:deliver:{key}", self._s.pending_ttl):
+            return self._serve(msg, parts, last=True)
+        log.info("wechat: answer not ready by the last retry; it will be delivered later")
+        return Served(self._s.texts["thinking_push" if self._outbox.hint == "" else "thinking_handover"])
+
+    def _serve(self, msg: Inbound, parts: list[str], last: bool) -> Served:
+        if not parts:
+            return Served(None)
+        first, rest = parts[0], parts[1:]
+
+        async def after(received: bool) -> None:
+            if received:
+                await self._outbox.after_first(msg.openid, msg.key, rest)
+            elif last:  # nobody will ask again: the answer must reach them another way
+                log.info("wechat: the last retry was gone before its answer; delivering later")
+                await self._outbox.deliver_late(msg.openid, parts)
+
+        return Served(self._outbox.with_hint(first, bool(rest)), after)
+
+    async def _job(self, msg: Inbound) -> None:
+        """The one LLM call for this key; a late answer goes out through the outbox."""
+        parts = await self._produce(msg)
+        await self._outbox.store_answer(msg.key, parts)
+        if await self._storage.get(f"wechat:late:{msg.key}") is None:
+            return
+        if await self._storage.claim(f"wechat:deliver:{msg.key}", self._s.pending_ttl):
+            await self._outbox.deliver_late(msg.openid, parts)
+
+    async def _alone(self, msg: Inbound, started: float) -> Served:
+        """Storage is down: answer if the model is quick enough, else say so (nothing to keep it in)."""
+        task = self._tasks.spawn(self._produce(msg), name="wechat-answer-alone")
+        remaining = max(0.0, self._s.deadline - (asyncio.get_running_loop().time() - started))
+        done, _ = await asyncio.wait({task}, timeout=remaining)
+        if task in done and task.exception() is None:
+            parts: list[str] = task.result()
+            return Served(parts[0] if parts else None)
+        return Served(self._s.texts["unavailable"])

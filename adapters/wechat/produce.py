@@ -1,0 +1,77 @@
+"""The answer to one push: the pipeline run, an earlier undelivered answer in front, byte-sized parts."""
+
+from __future__ import annotations
+
+import logging
+
+import aiohttp
+
+from adapters.wechat.api import WeChatAPI, WeChatAPIError
+from adapters.wechat.outbox import Outbox
+from adapters.wechat.parse import Inbound
+from adapters.wechat.render import plain_text, split_bytes
+from adapters.wechat.settings import WeChatSettings
+from bot.errors import StorageUnavailable
+from bot.messages import Attachment, Conversation, Incoming
+from bot.platform import Services
+from bot.replier import CollectingReplier
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "wechat"
+
+
+class Producer:
+    """Runs a push through the pipeline and returns the reply as parts within WeChat's byte limit."""
+
+    def __init__(self, settings: WeChatSettings, services: Services, outbox: Outbox,
+                 api: WeChatAPI | None) -> None:
+        self._s = settings
+        self._services = services
+        self._outbox = outbox
+        self._api = api
+
+    async def __call__(self, msg: Inbound) -> list[str]:
+        """Never raises: a failure still becomes text the subscriber can read."""
+        replier = CollectingReplier(formatter=plain_text)
+        await self._services.pipeline.handle(await self._incoming(msg), replier)
+        reply = replier.reply
+        if reply is None:  # a duplicate the pipeline already answered elsewhere
+            return []
+        text = reply.text
+        try:
+            earlier = await self._outbox.take_handover(msg.openid)
+        except StorageUnavailable:
+            earlier = ""
+        if earlier:
+            text = "\n\n".join((self._s.texts["earlier_answer"], earlier,
+                                self._s.texts["new_answer"], text))
+        hint = self._outbox.hint
+        reserve = len(hint.encode("utf-8")) + 2 if hint else 0
+        return split_bytes(text, self._s.max_reply_bytes - reserve)
+
+    async def _incoming(self, msg: Inbound) -> Incoming:
+        attachments: tuple[Attachment, ...] = ()
+        if msg.kind == "image":
+            attachments = (await self._image(msg),)
+        return Incoming(
+            platform=PLATFORM,
+            conversation=Conversation(PLATFORM, msg.openid),
+            user_id=msg.openid,
+            text=msg.text,
+            message_id=msg.key,
+            dedup_key=f"{PLATFORM}:{msg.key}",
+            attachments=attachments,
+        )
+
+    async def _image(self, msg: Inbound) -> Attachment:
+        """The picture's bytes through the media API; its PicUrl when that is not possible."""
+        if self._api is not None and msg.media_id:
+            try:
+                data, mime = await self._api.download_media(msg.media_id)
+                return Attachment(kind="image", mime=mime or "image/jpeg", data=data)
+            except WeChatAPIError as exc:
+                log.warning("wechat: media download failed, errcode %s (%s)", exc.code, exc.meaning)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                log.warning("wechat: media download failed (%s)", type(exc).__name__)
+        return Attachment(kind="image", mime="image/jpeg", url=msg.pic_url or None)

@@ -1,0 +1,106 @@
+"""Output for WeChat: markdown rendered down to plain text, byte-limited parts, reply XML."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from wechatpy.replies import TextReply
+
+_FENCE = re.compile(r"^\s*(```|~~~)")
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$")
+_BULLET = re.compile(r"^(\s*)[-*+]\s+(?:\[( |x|X)\]\s+)?")
+_QUOTE = re.compile(r"^\s*>\s?")
+_RULE = re.compile(r"^\s*([-*_])(\s*\1){2,}\s*$")
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
+_IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)[^)]*\)")
+_LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)[^)]*\)")
+_STRONG = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
+_EMPHASIS = re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])")
+_STRIKE = re.compile(r"~~(?=\S)(.+?)(?<=\S)~~")
+_CODE = re.compile(r"`([^`\n]+)`")
+
+
+def _link(match: re.Match[str]) -> str:
+    text, url = match.group(1).strip(), match.group(2)
+    return url if not text or text == url else f"{text} ({url})"
+
+
+def _inline(line: str) -> str:
+    line = _IMAGE.sub(lambda m: _link(m) if m.group(1) else m.group(2), line)
+    line = _LINK.sub(_link, line)
+    line = _STRONG.sub(r"\2", line)
+    line = _EMPHASIS.sub(r"\1", line)
+    line = _STRIKE.sub(r"\1", line)
+    return _CODE.sub(r"\1", line)
+
+
+def _line(line: str) -> str | None:
+    if heading := _HEADING.match(line):
+        return f"【{_inline(heading.group(1))}】"
+    if _RULE.match(line):
+        return "——————"
+    if _TABLE_RULE.match(line) and "-" in line:
+        return None  # a table's |---| row carries no text
+    line = _QUOTE.sub("｜", line) if _QUOTE.match(line) else line
+    line = _BULLET.sub(lambda m: f"{m.group(1)}• ", line)
+    if line.lstrip().startswith("|") and line.rstrip().endswith("|"):
+        line = " | ".join(cell.strip() for cell in line.strip().strip("|").split("|"))
+    return _inline(line)
+
+
+def plain_text(markdown: str) -> str:
+    """Readable plain text: code kept verbatim, headings 【bracketed】, bullets •, links as text (url)."""
+    out: list[str] = []
+    in_code = False
+    for line in markdown.replace("\r\n", "\n").split("\n"):
+        if _FENCE.match(line):
+            in_code = not in_code
+            continue
+        rendered = line if in_code else _line(line)
+        if rendered is not None:
+            out.append(rendered.rstrip())
+    text = "\n".join(out)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+_BOUNDARIES = ("\n\n", "\n", "。", "！", "？", ". ", "! ", "? ", "；", "; ", "，", ", ", " ")
+
+
+def _fit(text: str, limit: int) -> int:
+    """How many characters of `text` fit in `limit` UTF-8 bytes."""
+    encoded = text.encode("utf-8")[:limit]
+    return len(encoded.decode("utf-8", errors="ignore"))
+
+
+def split_bytes(text: str, limit: int) -> list[str]:
+    """Parts of at most `limit` UTF-8 bytes, cut at a paragraph, line, sentence or word if possible."""
+    parts: list[str] = []
+    rest = text.strip()
+    while len(rest.encode("utf-8")) > limit:
+        head = rest[: _fit(rest, limit)]
+        cut = 0
+        for boundary in _BOUNDARIES:
+            index = head.rfind(boundary)
+            if index >= len(head) // 4:  # a cut near the start would make a uselessly small part
+                cut = index + len(boundary)
+                break
+        cut = cut or len(head)
+        parts.append(rest[:cut].strip())
+        rest = rest[cut:].strip()
+    if rest:
+        parts.append(rest)
+    return [part for part in parts if part]
+
+
+def cdata_safe(text: str) -> str:
+    """wechatpy does not escape `]]>` inside CDATA; split it so the XML stays well-formed."""
+    return text.replace("]]>", "]]]]><![CDATA[>")
+
+
+def text_reply(openid: str, account: str, content: str, now: float | None = None) -> str:
+    """A passive text reply's XML, rendered by wechatpy."""
+    reply = TextReply(source=account, target=openid, content=cdata_safe(content),
+                      time=int(now if now is not None else time.time()))
+    xml: str = reply.render()
+    return xml

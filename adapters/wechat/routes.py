@@ -1,0 +1,137 @@
+"""`GET /wechat` (URL verification) and `POST /wechat` (messages and events, all three modes)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+
+from aiohttp import web
+
+from adapters.wechat.crypto import Cipher
+from adapters.wechat.deadline import Deadline, Served
+from adapters.wechat.outbox import Outbox
+from adapters.wechat.parse import Inbound, as_text, inbound, xml_fields
+from adapters.wechat.render import text_reply
+from adapters.wechat.settings import WeChatSettings
+from adapters.wechat.verify import require_msg_signature, require_query
+from bot.errors import BadRequest, PayloadTooLarge
+from bot.tasks import TaskOwner
+
+log = logging.getLogger(__name__)
+
+WECHAT_LISTENS = 5.0  # seconds WeChat keeps a push's connection open for our reply
+_WELCOME_EVENTS = frozenset({"subscribe", "subscribe_scan"})
+
+
+class Endpoint:
+    """Verifies, decrypts, parses and dispatches; answers encrypted exactly when asked encrypted."""
+
+    def __init__(self, settings: WeChatSettings, cipher: Cipher | None, deadline: Deadline,
+                 outbox: Outbox, tasks: TaskOwner, vision: bool) -> None:
+        self._s = settings
+        self._cipher = cipher
+        self._deadline = deadline
+        self._outbox = outbox
+        self._tasks = tasks
+        self._vision = vision
+
+    async def verify(self, request: web.Request) -> web.Response:
+        """URL verification: a correct signature gets `echostr` back, as received."""
+        require_query(self._s.token, request.query, time.time(), self._s.replay_window)
+        return web.Response(text=request.query.get("echostr", ""), content_type="text/plain")
+
+    async def receive(self, request: web.Request) -> web.StreamResponse:
+        """One push: verify first, then decrypt, parse, dispatch and answer."""
+        started = asyncio.get_running_loop().time()
+        if (request.content_length or 0) > self._s.max_body_bytes:
+            raise PayloadTooLarge("body too large")
+        body = await request.read()
+        if len(body) > self._s.max_body_bytes:
+            raise PayloadTooLarge("body too large")
+        require_query(self._s.token, request.query, time.time(), self._s.replay_window)
+        encrypted = self._encrypted(request.query)
+        xml = self._open(body, request.query) if encrypted else as_text(body)
+        msg = inbound(xml)
+        served = await self._dispatch(msg, started)
+        return await self._respond(request, msg, served, encrypted, started)
+
+    def _encrypted(self, query: Mapping[str, str]) -> bool:
+        mode = query.get("encrypt_type", "raw").lower()
+        if mode not in ("raw", "aes"):
+            raise BadRequest(f"unknown encrypt_type {mode[:10]!r}")
+        return mode == "aes"
+
+    def _open(self, body: bytes, query: Mapping[str, str]) -> str:
+        """The decrypted message of a compatible- or safe-mode push."""
+        if self._cipher is None:
+            log.warning("wechat: an encrypted push arrived but WECHAT_ENCODING_AES_KEY is not set")
+            raise BadRequest("encrypted push, but no EncodingAESKey is configured")
+        encrypt = xml_fields(body).get("Encrypt")
+        if not isinstance(encrypt, str) or not encrypt:
+            raise BadRequest("encrypted push without <Encrypt>")
+        require_msg_signature(self._s.token, query, encrypt)
+        return self._cipher.decrypt(encrypt)
+
+    async def _dispatch(self, msg: Inbound, started: float) -> Served:
+        texts = self._s.texts
+        if msg.kind == "event":
+            # Events are answered at once and the answer does not depend on state, so a retry
+            # (same FromUserName + CreateTime) simply gets the same answer again.
+            return Served(texts["welcome"] if msg.event in _WELCOME_EVENTS else None)
+        if msg.kind == "text" and msg.text.strip().lower() in self._s.more_words:
+            more = await self._more(msg)
+            if more is not None:
+                return more
+        if msg.kind in ("text", "voice") and msg.text.strip():
+            return await self._deadline.answer(msg, started)
+        if msg.kind == "voice":
+            return Served(texts["voice_unsupported"])
+        if msg.kind == "image":
+            if self._vision:
+                return await self._deadline.answer(msg, started)
+            return Served(texts["image_unsupported"])
+        return Served(texts["unsupported"])
+
+    async def _more(self, msg: Inbound) -> Served | None:
+        taken = await self._outbox.next_more(msg.openid)
+        if taken is None:
+            return None
+        text, remaining = taken
+
+        async def after(received: bool) -> None:
+            if not received:  # put the part back in front for the next 继续
+                await self._outbox.requeue(msg.openid, [text.split("\n\n" + self._outbox.hint)[0],
+                                                        *remaining])
+
+        return Served(text, after)
+
+    def _body(self, msg: Inbound, served: Served, encrypted: bool, nonce: str) -> str:
+        if served.text is None:
+            return "success"  # "no reply": never encrypted
+        if not served.text:
+            return ""
+        xml = text_reply(msg.openid, msg.account, served.text)
+        if encrypted and self._cipher is not None:
+            return self._cipher.encrypt(xml, nonce, str(int(time.time())))
+        return xml
+
+    async def _respond(self, request: web.Request, msg: Inbound, served: Served, encrypted: bool,
+                       started: float) -> web.StreamResponse:
+        body = self._body(msg, served, encrypted, request.query.get("nonce", ""))
+        content_type = "text/plain" if body in ("", "success") else "application/xml"
+        response = web.Response(text=body, content_type=content_type)
+        received = False
+        transport = request.transport
+        in_time = asyncio.get_running_loop().time() - started < WECHAT_LISTENS
+        if transport is not None and not transport.is_closing() and in_time:
+            try:
+                await response.prepare(request)
+                await response.write_eof()
+                received = True
+            except (ConnectionError, RuntimeError):
+                received = False
+        if served.after is not None:
+            await served.after(received)
+        return response

@@ -1,0 +1,86 @@
+"""The `wechat:` config section, read once into a frozen record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bot.config import Secret, Section
+from bot.errors import ConfigError
+
+TEXTS: dict[str, str] = {
+    "welcome": "Welcome! Send me a message and I will answer. 欢迎关注，直接发消息即可提问。",
+    "thinking_push": "Still thinking… I will send the answer as soon as it is ready. "
+    "正在思考，答案稍后自动发送。",
+    "thinking_handover": "Still thinking… Send me any message in a moment to get the answer. "
+    "正在思考，稍后发送任意消息即可收到答案。",
+    "earlier_answer": "【Answer to your earlier message 上一条消息的回答】",
+    "new_answer": "【Your new message 本条消息的回答】",
+    "more_hint": "(Reply 继续 or more for the rest 回复“继续”查看后续)",
+    "unavailable": "Sorry, I am overloaded right now; please send that again in a minute. "
+    "系统繁忙，请稍后重新发送。",
+    "unsupported": "Sorry, I can only read text messages here. 暂时只支持文字消息。",
+    "voice_unsupported": "Sorry, I cannot listen to voice messages yet; please type instead. "
+    "暂时无法识别语音，请发送文字。",
+    "image_unsupported": "Sorry, I cannot look at pictures here; please describe it in words. "
+    "暂时无法识别图片，请用文字描述。",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class WeChatSettings:
+    """Account credentials, deadline timings, limits and texts."""
+
+    token: str
+    app_id: str = ""
+    app_secret: Secret = field(default_factory=Secret)
+    encoding_aes_key: Secret = field(default_factory=Secret)
+    customer_service: bool = False
+    api_base: str = "https://api.weixin.qq.com"
+    stable_token: bool = True
+    deadline: float = 4.5
+    hold: float = 6.0
+    attempts: int = 3
+    replay_window: float = 300.0
+    max_body_bytes: int = 64 * 1024
+    max_reply_bytes: int = 2047
+    pending_ttl: float = 48 * 3600.0
+    more_words: tuple[str, ...] = ("继续", "more")
+    texts: dict[str, str] = field(default_factory=lambda: dict(TEXTS))
+
+    @property
+    def has_api(self) -> bool:
+        """Whether server API calls (token, customer service, media) are possible."""
+        return bool(self.app_id and self.app_secret)
+
+
+def read(s: Section) -> WeChatSettings | None:
+    """The settings, or None when no token is configured (the adapter is off)."""
+    token = s.text("token", env="WECHAT_TOKEN")
+    if not token:
+        return None
+    settings = WeChatSettings(
+        token=token,
+        app_id=s.text("app_id", env="WECHAT_APP_ID"),
+        app_secret=s.secret("app_secret", env="WECHAT_APP_SECRET"),
+        encoding_aes_key=s.secret("encoding_aes_key", env="WECHAT_ENCODING_AES_KEY"),
+        customer_service=s.flag("customer_service", False, env="WECHAT_CUSTOMER_SERVICE"),
+        api_base=s.url("api_base", "https://api.weixin.qq.com", env="WECHAT_API_BASE"),
+        stable_token=s.choice("token_api", "stable", ("stable", "classic")) == "stable",
+        deadline=s.number("deadline", 4.5, minimum=0.05),
+        hold=s.number("hold", 6.0, minimum=0.05),
+        attempts=s.integer("attempts", 3, minimum=1),
+        replay_window=s.number("replay_window", 300.0),
+        max_body_bytes=s.integer("max_body_bytes", 64 * 1024, minimum=1024),
+        max_reply_bytes=s.integer("max_reply_bytes", 2047, minimum=64),
+        pending_ttl=s.number("pending_ttl", 48 * 3600.0, minimum=60.0),
+        more_words=tuple(w.lower() for w in s.strings("more_words")) or ("继续", "more"),
+        texts={**TEXTS, **s.mapping("texts")},
+    )
+    if settings.encoding_aes_key and not settings.app_id:
+        raise ConfigError("wechat.app_id (WECHAT_APP_ID): required when an EncodingAESKey is set")
+    if settings.customer_service and not settings.has_api:
+        raise ConfigError("wechat.customer_service (WECHAT_CUSTOMER_SERVICE): needs "
+                          "WECHAT_APP_ID and WECHAT_APP_SECRET")
+    if settings.hold < settings.deadline:
+        raise ConfigError(f"wechat.hold: must be at least wechat.deadline ({settings.deadline})")
+    return settings
