@@ -8,6 +8,7 @@ from aiohttp import web
 
 from adapters.webhook.auth import BearerAuth
 from adapters.webhook.chat import ChatEndpoint
+from adapters.webhook.page import WebPage
 from adapters.webhook.relay import Relay
 from bot.platform import Adapter, Check, Services
 
@@ -21,11 +22,14 @@ class WebhookAdapter:
         auth = BearerAuth(services.settings.api_keys)
         self._chat = ChatEndpoint(services, auth)
         self._relay = Relay(services, auth)
+        self._page = WebPage(services.presets, auth)
         self._keys = len(services.settings.api_keys)
 
     def routes(self) -> Sequence[web.RouteDef]:
-        """`/api/chat` and `/v1/chat/completions`."""
+        """`/api/chat`, `/v1/chat/completions`, the web chat page and its preset list."""
         return [
+            web.get("/", self._page.page),
+            web.get("/api/presets", self._page.presets),
             web.post("/api/chat", self._chat.handle),
             web.post("/v1/chat/completions", self._relay.handle),
         ]
