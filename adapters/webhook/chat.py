@@ -1,19 +1,26 @@
-"""`POST /api/chat`: `{"user", "text", "stream"}` → `{"reply"}` or an NDJSON stream."""
+"""`POST /api/chat`: `{"user", "text", "stream", "async"}` → `{"reply"}`, an NDJSON stream, or 202."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
 from adapters.webhook.auth import BearerAuth
+from adapters.webhook.callback import CallbackSender
+from adapters.webhook.idempotency import HEADER, Idempotency, Stored, read_key
+from adapters.webhook.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from adapters.webhook.stream import NDJSONReplier
 from bot.errors import BadRequest, Forbidden
-from bot.messages import Conversation, Incoming, Reply
+from bot.messages import Conversation, Incoming
 from bot.platform import Services
-from bot.replier import CollectingReplier, as_is
+from bot.replier import CollectingReplier
 
 log = logging.getLogger(__name__)
 
@@ -28,11 +35,11 @@ class ChatRequest:
     user: str
     text: str
     stream: bool
+    later: bool  # "async": true - answer 202 now, POST the reply to the callback URL
 
 
-async def read_json_object(request: web.Request) -> dict[str, Any]:
+def parse_json_object(raw: bytes) -> dict[str, Any]:
     """The body as a JSON object, or BadRequest saying what is wrong with it."""
-    raw = await request.read()  # over client_max_size aiohttp raises 413, answered as JSON
     try:
         body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -42,9 +49,15 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     return body
 
 
+async def read_json_object(request: web.Request) -> dict[str, Any]:
+    """Read (over client_max_size aiohttp raises 413, answered as JSON) and parse the body."""
+    return parse_json_object(await request.read())
+
+
 def parse_chat(body: dict[str, Any]) -> ChatRequest:
     """Validate the fields of a chat request."""
-    user, text, stream = body.get("user"), body.get("text"), body.get("stream", False)
+    user, text = body.get("user"), body.get("text")
+    stream, later = body.get("stream", False), body.get("async", False)
     if not isinstance(user, str) or not user.strip():
         raise BadRequest("'user' must be a non-empty string")
     if len(user) > MAX_USER_CHARS:
@@ -53,70 +66,67 @@ def parse_chat(body: dict[str, Any]) -> ChatRequest:
         raise BadRequest("'text' must be a string")
     if not isinstance(stream, bool):
         raise BadRequest("'stream' must be true or false")
-    return ChatRequest(user.strip(), text, stream)
-
-
-class NDJSONReplier:
-    """Writes each delta as a line, then an error line if the reply failed, then the done line."""
-
-    streams = True
-
-    def __init__(self, response: web.StreamResponse) -> None:
-        self._response = response
-        self._sent_text = False
-        self._gone = False
-
-    def format(self, markdown: str) -> str:
-        """The API returns markdown as is."""
-        return as_is(markdown)
-
-    async def started(self) -> None:
-        """Nothing to show before the first token."""
-
-    async def _line(self, done: bool, error: bool, content: str) -> None:
-        if self._gone:
-            return
-        line = json.dumps({"done": done, "error": error, "content": content}, ensure_ascii=False)
-        try:
-            await self._response.write(line.encode() + b"\n")
-        except (ConnectionError, RuntimeError):
-            # The client went away: keep going quietly so the answer still reaches history.
-            self._gone = True
-
-    async def delta(self, text: str) -> None:
-        """One content line."""
-        self._sent_text = True
-        await self._line(False, False, text)
-
-    async def send(self, reply: Reply) -> None:
-        """The closing lines."""
-        if not reply.ok:
-            await self._line(False, True, reply.text)
-        elif not self._sent_text:  # commands and notices arrive whole
-            await self._line(False, False, reply.text)
-        await self._line(True, False, "[DONE]")
+    if not isinstance(later, bool):
+        raise BadRequest("'async' must be true or false")
+    if stream and later:
+        raise BadRequest("'stream' and 'async' cannot both be true")
+    return ChatRequest(user.strip(), text, stream, later)
 
 
 class ChatEndpoint:
-    """Bearer-authenticated chat; history is kept per `user`."""
+    """Bearer- or HMAC-authenticated chat; history is kept per `user`."""
 
     def __init__(self, services: Services, auth: BearerAuth) -> None:
+        api = services.settings.section.section("api")
         self._services = services
         self._auth = auth
+        self._hmac_secret = api.secret("hmac_secret", env="BOT_API_HMAC_SECRET").reveal()
+        callback_url = api.url("callback_url", "", env="BOT_CALLBACK_URL")
+        secret = api.secret("callback_secret", env="BOT_CALLBACK_SECRET").reveal()
+        retry = api.number("callback_retry_seconds", 1.0, minimum=0.01)
+        self._callback = (CallbackSender(services.http, callback_url, secret or self._hmac_secret,
+                                         first_delay=retry) if callback_url else None)
+        self._idempotency = Idempotency(services.storage, services.settings.llm.timeout + 5)
+
+    def _authenticate(self, request: web.Request, raw: bytes) -> str:
+        """Who is calling (a scope for idempotency keys): a bearer key's hash, or "hmac"."""
+        if self._hmac_secret and SIGNATURE_HEADER in request.headers:
+            verify(self._hmac_secret, request.headers.get(TIMESTAMP_HEADER, ""),
+                   request.headers[SIGNATURE_HEADER], raw, time.time())
+            return "hmac"
+        self._auth.check(request)
+        token = request.headers["Authorization"].partition(" ")[2].strip()
+        return hashlib.sha256(token.encode()).hexdigest()[:16]
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        """Authenticate, validate, run the pipeline."""
-        self._auth.check(request)
-        chat = parse_chat(await read_json_object(request))
-        incoming = Incoming(
-            platform=PLATFORM,
-            conversation=Conversation(PLATFORM, chat.user),
-            user_id=chat.user,
-            text=chat.text,
-            user_name=chat.user,
-        )
+        """Authenticate, validate, then answer whole, streamed, or later."""
+        raw = await request.read()
+        scope = self._authenticate(request, raw)
+        chat = parse_chat(parse_json_object(raw))
+        key = read_key(request.headers.get(HEADER))
+        incoming = Incoming(platform=PLATFORM, conversation=Conversation(PLATFORM, chat.user),
+                            user_id=chat.user, text=chat.text, user_name=chat.user)
         if chat.stream:
+            if key:
+                raise BadRequest(f"{HEADER} is not supported with 'stream': true")
             return await self._stream(request, incoming)
+        if key and (earlier := await self._idempotency.begin(scope, key)) is not None:
+            return web.json_response(earlier.body, status=earlier.status,
+                                     headers={"Idempotent-Replayed": "true"})
+        try:
+            if chat.later:
+                answer = self._accept(incoming, key or uuid.uuid4().hex)
+            else:
+                answer = await self._answer(incoming)
+        except BaseException:
+            if key:
+                await self._idempotency.abandon(scope, key)
+            raise
+        if key:
+            await self._idempotency.finish(scope, key, answer)
+        return web.json_response(answer.body, status=answer.status)
+
+    async def _answer(self, incoming: Incoming) -> Stored:
         replier = CollectingReplier()
         ctx = await self._services.pipeline.handle(incoming, replier)
         reply = replier.reply
@@ -124,8 +134,23 @@ class ChatEndpoint:
             raise Forbidden("this user is blocked by the operator")
         if not reply.ok:
             kind = ctx.outcome.removeprefix("error:")
-            return web.json_response({"error": {"message": reply.text, "type": kind}}, status=502)
-        return web.json_response({"reply": reply.text})
+            return Stored(502, {"error": {"message": reply.text, "type": kind}})
+        return Stored(200, {"reply": reply.text})
+
+    def _accept(self, incoming: Incoming, delivery_id: str) -> Stored:
+        if self._callback is None:
+            raise BadRequest("'async' needs api.callback_url (BOT_CALLBACK_URL) in the config")
+        self._services.tasks.spawn(self._later(incoming, delivery_id, self._callback),
+                                   name=f"webhook-callback-{delivery_id}")
+        return Stored(202, {"accepted": True, "id": delivery_id})
+
+    async def _later(self, incoming: Incoming, delivery_id: str, sender: CallbackSender) -> None:
+        try:
+            answer = await self._answer(incoming)
+        except Forbidden:
+            return
+        await sender.deliver(delivery_id, {"id": delivery_id, "user": incoming.user_id,
+                                           "status": answer.status, **answer.body})
 
     async def _stream(self, request: web.Request, incoming: Incoming) -> web.StreamResponse:
         response = web.StreamResponse(headers={

@@ -1,0 +1,51 @@
+"""The NDJSON stream of `/api/chat`: one `{"done", "error", "content"}` object a line."""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+
+from bot.messages import Reply
+from bot.replier import as_is
+
+
+class NDJSONReplier:
+    """Writes each delta as a line, then an error line if the reply failed, then the done line."""
+
+    streams = True
+
+    def __init__(self, response: web.StreamResponse) -> None:
+        self._response = response
+        self._sent_text = False
+        self._gone = False
+
+    def format(self, markdown: str) -> str:
+        """The API returns markdown as is."""
+        return as_is(markdown)
+
+    async def started(self) -> None:
+        """Nothing to show before the first token."""
+
+    async def _line(self, done: bool, error: bool, content: str) -> None:
+        if self._gone:
+            return
+        line = json.dumps({"done": done, "error": error, "content": content}, ensure_ascii=False)
+        try:
+            await self._response.write(line.encode() + b"\n")
+        except (ConnectionError, RuntimeError):
+            # The client went away: keep going quietly so the answer still reaches history.
+            self._gone = True
+
+    async def delta(self, text: str) -> None:
+        """One content line."""
+        self._sent_text = True
+        await self._line(False, False, text)
+
+    async def send(self, reply: Reply) -> None:
+        """The closing lines."""
+        if not reply.ok:
+            await self._line(False, True, reply.text)
+        elif not self._sent_text:  # commands and notices arrive whole
+            await self._line(False, False, reply.text)
+        await self._line(True, False, "[DONE]")
