@@ -60,6 +60,25 @@ async def test_clear_history_forgets_one_conversation(storage: Storage) -> None:
     assert len(await storage.history("c2")) == 2
 
 
+async def test_conversation_returns_prefs_and_history_together(storage: Storage) -> None:
+    await storage.set_pref("c1", "preset", "translator", ttl=60)
+    await storage.set_pref("c1", "model", "m2", ttl=60)
+    await storage.append_history("c1", turns("q", "a"), max_items=4, ttl=60)
+    prefs, history = await storage.conversation("c1")
+    assert prefs == {"preset": "translator", "model": "m2"}
+    assert [t["content"] for t in history] == ["q", "a"]
+
+
+async def test_conversation_of_a_stranger_is_empty(storage: Storage) -> None:
+    assert await storage.conversation("nobody") == ({}, [])
+
+
+async def test_prefs_survive_clearing_the_history(storage: Storage) -> None:
+    await storage.set_pref("c1", "preset", "translator", ttl=60)
+    await storage.clear_history("c1")
+    assert (await storage.conversation("c1"))[0] == {"preset": "translator"}
+
+
 async def test_get_returns_what_set_stored(storage: Storage) -> None:
     await storage.set("k", "v")
     assert await storage.get("k") == "v"

@@ -11,13 +11,7 @@ from bot.prompts import Presets
 from bot.storage import Storage
 from bot.texts import Texts
 
-PRESET_TTL = 180 * 24 * 3600.0  # a chosen preset outlives any idle history
-
-
-def preset_key(conversation_id: str) -> str:
-    """Where a conversation's chosen preset is kept."""
-    return f"preset:{conversation_id}"
-
+PREFS_TTL = 180 * 24 * 3600.0  # a chosen preset or model outlives any idle history
 
 Handler = Callable[[Context, str], Awaitable[str]]
 
@@ -79,7 +73,8 @@ class Commands:
     async def _prompt(self, ctx: Context, argument: str) -> str:
         conversation = ctx.incoming.conversation.id
         if not argument:
-            current = self._presets.get(await self._storage.get(preset_key(conversation))).name
+            prefs, _ = await self._storage.conversation(conversation)
+            current = self._presets.get(prefs.get("preset")).name
             lines = "\n".join(
                 f"{'• ' if name == current else '  '}{name} — {self._presets.get(name).description}"
                 for name in self._presets.names()
@@ -87,6 +82,6 @@ class Commands:
             return self._texts.get("prompt_list", current=current, lines=lines)
         if argument not in self._presets:
             return self._texts.get("prompt_unknown", name=argument)
-        await self._storage.set(preset_key(conversation), argument, PRESET_TTL)
+        await self._storage.set_pref(conversation, "preset", argument, PREFS_TTL)
         await self._storage.clear_history(conversation)  # the old persona's turns would confuse it
         return self._texts.get("prompt_switched", name=argument)

@@ -19,6 +19,7 @@ class Context:
     incoming: Incoming
     replier: Replier
     preset: Preset | None = None
+    prefs: dict[str, str] = field(default_factory=dict)
     history: list[Turn] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
     answer: str = ""

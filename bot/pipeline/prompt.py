@@ -8,7 +8,6 @@ from typing import Any
 
 from bot.errors import StorageUnavailable
 from bot.messages import Incoming
-from bot.pipeline.commands import preset_key
 from bot.pipeline.context import Context, Next
 from bot.prompts import Presets, template_values
 from bot.settings import HistorySettings
@@ -60,12 +59,11 @@ class BuildPrompt:
         incoming = ctx.incoming
         conversation = incoming.conversation.id
         try:
-            chosen = await self._storage.get(preset_key(conversation))
-            history = await self._storage.history(conversation)
+            ctx.prefs, history = await self._storage.conversation(conversation)
         except StorageUnavailable as exc:
             log.warning("answering without history: %s", exc)
-            ctx.degraded, chosen, history = True, None, []
-        ctx.preset = self._presets.get(chosen)
+            ctx.degraded, history = True, []
+        ctx.preset = self._presets.get(ctx.prefs.get("preset"))
         ctx.history = within_budget(history, self._history.max_turns, self._history.max_chars)
         system = ctx.preset.render(template_values(incoming.platform, incoming.user_name))
         ctx.messages = [

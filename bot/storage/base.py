@@ -36,6 +36,14 @@ class Storage(Protocol):
         """Forget a conversation."""
         ...
 
+    async def conversation(self, conversation: str) -> tuple[dict[str, str], list[Turn]]:
+        """The conversation's preferences (preset, model…) and its history, in one round trip."""
+        ...
+
+    async def set_pref(self, conversation: str, name: str, value: str, ttl: float) -> None:
+        """Set one preference of a conversation (atomic per field), refreshing its TTL."""
+        ...
+
     async def get(self, key: str) -> str | None:
         """A value, or None when absent or expired."""
         ...

@@ -61,6 +61,16 @@ class MemoryStorage:
         """Forget a conversation."""
         self._values.pop(f"hist:{conversation}", None)
 
+    async def conversation(self, conversation: str) -> tuple[dict[str, str], list[Turn]]:
+        """Preferences and history."""
+        prefs: dict[str, str] = dict(self._live(f"prefs:{conversation}") or {})
+        return prefs, await self.history(conversation)
+
+    async def set_pref(self, conversation: str, name: str, value: str, ttl: float) -> None:
+        """Set one preference."""
+        key = f"prefs:{conversation}"
+        self._put(key, {**(self._live(key) or {}), name: value}, ttl)
+
     async def get(self, key: str) -> str | None:
         """A value, or None."""
         value = self._live(f"kv:{key}")

@@ -81,6 +81,22 @@ class RedisStorage:
         async with _guard("clear_history"):
             await self._redis.delete(self._k("hist", conversation))
 
+    async def conversation(self, conversation: str) -> tuple[dict[str, str], list[Turn]]:
+        """HGETALL + LRANGE in one pipeline."""
+        async with _guard("conversation"), self._redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(self._k("prefs", conversation))
+            pipe.lrange(self._k("hist", conversation), 0, -1)
+            prefs, raw = await pipe.execute()
+        return dict(prefs), [json.loads(item) for item in raw]
+
+    async def set_pref(self, conversation: str, name: str, value: str, ttl: float) -> None:
+        """HSET one field + PEXPIRE in one MULTI."""
+        key = self._k("prefs", conversation)
+        async with _guard("set_pref"), self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, name, value)
+            pipe.pexpire(key, max(1, int(ttl * 1000)))
+            await pipe.execute()
+
     async def get(self, key: str) -> str | None:
         """A value, or None."""
         async with _guard("get"):
