@@ -1,0 +1,152 @@
+"""The 5-second deadline with short timings: WeChat (the pusher) gives up after 0.7 s and retries.
+
+Attempts start at ~0, ~0.7 and ~1.4 s; the last one is answered "still thinking" at ~1.8 s.
+"""
+
+from __future__ import annotations
+
+from adapters.wechat.settings import TEXTS
+from tests.conftest import StartService
+from tests.fakes.openai import FakeOpenAI
+from tests.fakes.wechat import OPENID, settle, start_wechat, text_xml, wechat_api
+
+TIMING = {"deadline": 0.4, "hold": 1.0}
+WECHAT_WAITS = 0.7
+
+
+async def test_fast_answer_is_passive_on_the_first_attempt(start_service: StartService) -> None:
+    service, pusher = await start_wechat(start_service, **TIMING)
+    pusher.timeout = WECHAT_WAITS
+    reply, attempts = await pusher.push(text_xml("hi"))
+    assert reply is not None and reply.content == "You said: hi"
+    assert attempts == 1
+
+
+async def test_retry_of_the_same_msgid_gets_the_answer(start_service: StartService,
+                                                       fake_openai: FakeOpenAI) -> None:
+    fake_openai.latency = 1.0
+    service, pusher = await start_wechat(start_service, **TIMING)
+    pusher.timeout = WECHAT_WAITS
+    reply, attempts = await pusher.push(text_xml("slow"))
+    assert reply is not None and reply.content == "You said: slow"
+    assert attempts == 2
+
+
+async def test_retries_cost_one_llm_call(start_service: StartService, fake_openai: FakeOpenAI) -> None:
+    fake_openai.latency = 1.0
+    service, pusher = await start_wechat(start_service, **TIMING)
+    pusher.timeout = WECHAT_WAITS
+    await pusher.push(text_xml("slow"))
+    await settle()
+    assert len(fake_openai.chat_calls) == 1
+
+
+async def test_two_instances_on_one_redis_share_one_llm_call(
+    start_service: StartService, fake_openai: FakeOpenAI, redis_url: str
+) -> None:
+    fake_openai.latency = 1.2
+    env = {"REDIS_URL": redis_url}
+    first, pusher = await start_wechat(start_service, env=env, **TIMING)
+    second, _ = await start_wechat(start_service, env=env, **TIMING)
+    pusher.alternates, pusher.timeout = [second.url], WECHAT_WAITS
+    reply, attempts = await pusher.push(text_xml("shared"))
+    await settle()
+    assert reply is not None and reply.content == "You said: shared"
+    assert (attempts, len(fake_openai.chat_calls)) == (2, 1)
+
+
+async def test_slower_than_all_retries_says_still_thinking(start_service: StartService,
+                                                           fake_openai: FakeOpenAI) -> None:
+    fake_openai.latency = 2.5
+    service, pusher = await start_wechat(start_service, **TIMING)
+    pusher.timeout = WECHAT_WAITS
+    reply, attempts = await pusher.push(text_xml("very slow"))
+    await settle()
+    assert reply is not None and reply.content == TEXTS["thinking_handover"]
+    assert attempts == 3
+
+
+async def test_late_answer_goes_out_through_customer_service(start_service: StartService,
+                                                             fake_openai: FakeOpenAI) -> None:
+    fake_openai.latency = 2.5
+    async with wechat_api() as api:
+        service, pusher = await start_wechat(start_service, api=api, customer_service=True, **TIMING)
+        pusher.timeout = WECHAT_WAITS
+        reply, _ = await pusher.push(text_xml("very slow"))
+        sent = await api.wait_sent(1)
+    assert reply is not None and reply.content == TEXTS["thinking_push"]
+    assert sent == [{"touser": OPENID, "msgtype": "text", "text": {"content": "You said: very slow"}}]
+
+
+async def test_late_answer_is_handed_over_on_the_next_message_which_is_answered_too(
+    start_service: StartService, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.latency = 2.5
+    service, pusher = await start_wechat(start_service, **TIMING)
+    pusher.timeout = WECHAT_WAITS
+    await pusher.push(text_xml("first question", msg_id=1))
+    await settle()
+    fake_openai.latency = 0
+    reply, _ = await pusher.push(text_xml("second question", msg_id=2))
+    assert reply is not None and reply.content is not None
+    assert "You said: first question" in reply.content
+    assert reply.content.endswith("You said: second question")
+
+
+async def test_handed_over_answer_is_marked_as_the_earlier_one(start_service: StartService,
+                                                               fake_openai: FakeOpenAI) -> None:
+    fake_openai.latency = 2.5
+    service, pusher = await start_wechat(start_service, **TIMING)
+    pusher.timeout = WECHAT_WAITS
+    await pusher.push(text_xml("first question", msg_id=1))
+    await settle()
+    fake_openai.latency = 0
+    reply, _ = await pusher.push(text_xml("second question", msg_id=2))
+    assert reply is not None and reply.content is not None
+    assert reply.content.startswith(TEXTS["earlier_answer"])
+
+
+async def test_customer_service_failure_falls_back_to_hand_over(start_service: StartService,
+                                                                fake_openai: FakeOpenAI) -> None:
+    fake_openai.latency = 2.5
+    async with wechat_api() as api:
+        api.send_errors.append(45015)
+        service, pusher = await start_wechat(start_service, api=api, customer_service=True, **TIMING)
+        pusher.timeout = WECHAT_WAITS
+        await pusher.push(text_xml("very slow", msg_id=1))
+        await settle()
+        fake_openai.latency = 0
+        reply, _ = await pusher.push(text_xml("next", msg_id=2))
+    assert reply is not None and reply.content is not None
+    assert "You said: very slow" in reply.content
+
+
+async def test_answer_served_to_an_abandoned_last_attempt_is_not_lost(
+    start_service: StartService, fake_openai: FakeOpenAI
+) -> None:
+    # One attempt only, and WeChat gives up (0.3 s) before the answer (0.6 s) lands within our
+    # deadline (1 s): it is written to a dead connection, so it must be handed over instead.
+    fake_openai.latency = 0.6
+    service, pusher = await start_wechat(start_service, attempts=1, deadline=1.0, hold=1.0)
+    pusher.timeout, pusher.attempts = 0.3, 1
+    reply, _ = await pusher.push(text_xml("lost?", msg_id=1))
+    await settle()
+    fake_openai.latency = 0
+    pusher.timeout = 5.0
+    later, _ = await pusher.push(text_xml("next", msg_id=2))
+    assert reply is None
+    assert later is not None and later.content is not None and "You said: lost?" in later.content
+
+
+async def test_long_answer_rest_goes_out_through_customer_service(
+    start_service: StartService, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.reply = lambda body: "\n\n".join("很长的回答。" * 100 for _ in range(3))
+    async with wechat_api() as api:
+        service, pusher = await start_wechat(start_service, api=api, customer_service=True,
+                                             deadline=2.0, hold=3.0)
+        reply, _ = await pusher.push(text_xml("long"))
+        sent = await api.wait_sent(2)
+    assert reply is not None and reply.content is not None
+    assert not reply.content.endswith(TEXTS["more_hint"])
+    assert all(len(m["text"]["content"].encode()) <= 2047 for m in sent)
