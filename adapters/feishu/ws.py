@@ -22,6 +22,10 @@ from adapters.feishu.settings import FeishuSettings
 
 log = logging.getLogger(__name__)
 
+# lark-oapi's import-time loop: kept referenced, because replacing the module global below would
+# otherwise let it be collected unclosed.
+_IMPORT_LOOP = ws_client.loop
+
 
 class LongConnection:
     """Receives events over Feishu's WebSocket instead of the HTTP callback."""
@@ -32,6 +36,7 @@ class LongConnection:
         self._main: asyncio.AbstractEventLoop | None = None
         self._ws_loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._stopping = False
 
     def event_handler(self) -> Any:
         """lark-oapi's dispatcher with our receive handler (WS events skip token/signature checks)."""
@@ -69,12 +74,26 @@ class LongConnection:
         try:
             client.start()
         except Exception:  # the thread's catch point: a dead connection must be visible in the log
-            log.exception("feishu: long connection stopped")
+            if not self._stopping:
+                log.exception("feishu: long connection stopped")
+        finally:
+            _shut_down(loop)
 
     async def close(self) -> None:
         """Stop the client's loop; the thread then ends."""
         self._main = None
+        self._stopping = True
         if self._ws_loop is not None and not self._ws_loop.is_closed():
             self._ws_loop.call_soon_threadsafe(self._ws_loop.stop)
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join, 2.0)
+
+
+def _shut_down(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel what lark-oapi left on its loop (ping loop, cache cron), then close it."""
+    pending = asyncio.all_tasks(loop)
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    loop.close()

@@ -81,6 +81,7 @@ class FakeFeishu:
         app = web.Application()
         r = app.router
         r.add_post("/open-apis/auth/v3/tenant_access_token/internal", self._token)
+        r.add_post("/callback/ws/endpoint", self._ws_endpoint)
         r.add_get("/open-apis/bot/v3/info", self._wrap("bot_info", self._bot_info))
         r.add_post("/open-apis/im/v1/messages/{message_id}/reply", self._wrap("reply", self._message))
         r.add_post("/open-apis/im/v1/messages", self._wrap("create", self._message))
@@ -109,6 +110,11 @@ class FakeFeishu:
             return web.json_response({"code": 10014, "msg": "app secret invalid"})
         return web.json_response({"code": 0, "msg": "ok", "tenant_access_token": self.tenant_token,
                                   "expire": self.token_expire})
+
+    async def _ws_endpoint(self, request: web.Request) -> web.Response:
+        """The long connection's endpoint discovery: refused, so lark-oapi's client stops cleanly."""
+        await self._record("ws_endpoint", request)
+        return web.json_response({"code": 10013, "msg": "fake: no long connection in tests"})
 
     def _wrap(self, op: str, handler: Callable[[Call, web.Request], web.Response]) -> Any:
         async def run(request: web.Request) -> web.Response:
