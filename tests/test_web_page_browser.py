@@ -1,0 +1,209 @@
+"""The web chat page in a real headless Chromium, against the running service and the fake LLM."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from adapters import webhook
+from tests.conftest import API_KEY, ROOT, RunningService, StartService
+from tests.fakes.openai import FakeOpenAI
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's package; never a downloaded browser build
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARTIFACTS = ROOT / "tests" / "artifacts"
+TIMEOUT_MS = 10_000
+SHOWCASE_ANSWER = (
+    "Open it with `with`, then loop over it:\n\n"
+    "```python\nwith open(\"notes.txt\", encoding=\"utf-8\") as f:\n"
+    "    for line in f:\n        print(line.rstrip())\n```\n\n"
+    "- the file is **closed** for you, even on errors\n- lines are read *lazily*, so big files are fine\n\n"
+    "See [the tutorial](https://docs.python.org/3/tutorial/inputoutput.html)."
+)
+CODE_ANSWER = "Here is the code:\n\n```python\nprint('hi')\n```\n\nIt **prints** a greeting."
+
+
+@pytest.fixture
+def chromium() -> str:
+    """Debian's Chromium; skipped where it is not installed, unless this is CI."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: .ci/run should have installed Debian's chromium")
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
+    return CHROMIUM
+
+
+@pytest.fixture
+async def browser(chromium: str) -> AsyncIterator[Browser]:
+    """Headless Chromium driven by Playwright."""
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=chromium, args=ARGS)
+        yield launched
+        await launched.close()
+
+
+@pytest.fixture
+async def service(start_service: StartService, fake_openai: FakeOpenAI) -> RunningService:
+    """The service with only the webhook adapter; the fake LLM streams in small pieces."""
+    fake_openai.chunk_size = 3
+    fake_openai.latency = 0.05
+    return await start_service(adapters=[webhook.create])
+
+
+@pytest.fixture
+async def page(browser: Browser, service: RunningService) -> AsyncIterator[Page]:
+    """The chat page, freshly loaded, with no key stored yet; page errors fail the test."""
+    context = await browser.new_context(viewport={"width": 900, "height": 640})
+    opened = await context.new_page()
+    opened.set_default_timeout(TIMEOUT_MS)
+    problems: list[str] = []
+    opened.on("pageerror", lambda error: problems.append(str(error)))
+    opened.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+    await opened.goto(f"{service.url}/")
+    yield opened
+    await context.close()
+    assert not [p for p in problems if "401" not in p], problems  # a refused key logs a 401 itself
+
+
+async def enter_key(page: Page, key: str = API_KEY) -> None:
+    await page.fill("#key", key)
+    await page.click("#save-key")
+    await expect(page.locator("#keybar")).to_be_hidden()
+
+
+async def send(page: Page, text: str) -> None:
+    await page.fill("#input", text)
+    await page.press("#input", "Enter")
+
+
+async def enter_key_and_wait_for_presets(page: Page) -> None:
+    await enter_key(page)
+    await expect(page.locator("#preset option[value=assistant]")).to_have_count(1)
+
+
+async def test_first_visit_asks_for_the_key(page: Page) -> None:
+    await expect(page.locator("#keybar")).to_be_visible()
+
+
+async def test_streamed_answer_appears(page: Page) -> None:
+    await enter_key(page)
+    await send(page, "hello browser")
+    await expect(page.locator(".msg.user")).to_have_text("hello browser")
+    await expect(page.locator(".msg.bot").last).to_have_text("You said: hello browser")
+    await expect(page.locator(".msg.bot.streaming")).to_have_count(0)
+
+
+async def test_answer_is_rendered_piece_by_piece(page: Page) -> None:
+    await enter_key(page)
+    # Record what the answer bubble showed at each render, whatever the network batching.
+    await page.evaluate("""() => {
+        window.renders = [];
+        new MutationObserver((records) => {
+            for (const r of records) {
+                if (r.target.classList && r.target.classList.contains("bot") && r.addedNodes.length)
+                    window.renders.push(Array.from(r.addedNodes, (n) => n.textContent).join(""));
+            }
+        }).observe(document.getElementById("messages"), {childList: true, subtree: true});
+    }""")
+    await send(page, "a fairly long message to stream")
+    await expect(page.locator(".msg.bot").last).to_have_text("You said: a fairly long message to stream")
+    renders: list[str] = await page.evaluate("window.renders")
+    assert len(renders) > 5
+    assert all("You said: a fairly long message to stream".startswith(r) for r in renders)
+
+
+async def test_code_block_renders_as_pre_code(page: Page, fake_openai: FakeOpenAI) -> None:
+    fake_openai.reply = lambda body: CODE_ANSWER
+    await enter_key(page)
+    await send(page, "show me code")
+    await expect(page.locator(".msg.bot pre code.language-python")).to_have_text("print('hi')")
+    await expect(page.locator(".msg.bot strong")).to_have_text("prints")
+
+
+async def test_html_from_the_model_is_shown_as_text(page: Page, fake_openai: FakeOpenAI) -> None:
+    fake_openai.reply = lambda body: "<img src=x onerror=alert(1)> [x](javascript:alert(1))"
+    await enter_key(page)
+    await send(page, "inject")
+    answer = page.locator(".msg.bot").last
+    await expect(answer).to_have_text("<img src=x onerror=alert(1)> [x](javascript:alert(1))")
+    await expect(answer.locator("img, a")).to_have_count(0)
+
+
+async def test_reset_shows_the_confirmation(page: Page, fake_openai: FakeOpenAI) -> None:
+    await enter_key(page)
+    await send(page, "remember me")
+    await expect(page.locator(".msg.bot").last).to_have_text("You said: remember me")
+    await page.click("#reset")
+    await expect(page.locator(".msg.bot").last).to_have_text(
+        "Done: I have forgotten our conversation.")
+
+
+async def test_preset_picker_offers_the_service_presets(page: Page, service: RunningService) -> None:
+    await enter_key_and_wait_for_presets(page)
+    options = page.locator("#preset option")
+    await expect(options).to_have_text(service.services.presets.names())
+    await expect(page.locator("#preset")).to_have_value(service.services.presets.default)
+
+
+async def test_choosing_a_preset_switches_to_it(
+    page: Page, service: RunningService, fake_openai: FakeOpenAI
+) -> None:
+    await enter_key_and_wait_for_presets(page)
+    await page.select_option("#preset", "translator")
+    await expect(page.locator(".msg.bot").last).to_have_text(
+        "Switched to preset “translator”. History was cleared.")
+    await send(page, "你好")
+    await expect(page.locator(".msg.bot").last).to_have_text("You said: 你好")
+    system = fake_openai.chat_calls[-1]["messages"][0]["content"]
+    assert system == service.services.presets.get("translator").render({})
+
+
+async def test_wrong_key_shows_a_readable_error_line(page: Page) -> None:
+    await enter_key(page, "not-the-key")
+    await send(page, "hello")
+    error = page.locator(".msg.error").last
+    await expect(error).to_contain_text("refused the API key (HTTP 401")
+    await expect(error).to_contain_text("Check the key")
+
+
+async def test_llm_failure_shows_an_error_line(page: Page, fake_openai: FakeOpenAI) -> None:
+    fake_openai.fail_next = [500]
+    await enter_key(page)
+    await send(page, "hello")
+    await expect(page.locator(".msg.error")).to_have_count(1)
+    await expect(page.locator(".msg.error")).not_to_have_text("")
+
+
+async def test_key_is_remembered_after_a_reload(page: Page) -> None:
+    await enter_key_and_wait_for_presets(page)
+    await page.reload()
+    await expect(page.locator("#preset option[value=assistant]")).to_have_count(1)
+    await expect(page.locator("#keybar")).to_be_hidden()
+
+
+async def test_screenshot_of_a_conversation(page: Page, fake_openai: FakeOpenAI) -> None:
+    replies = iter(["You said: hello", SHOWCASE_ANSWER])
+    fake_openai.reply = lambda body: next(replies)
+    await enter_key_and_wait_for_presets(page)
+    await send(page, "hello")
+    await expect(page.locator(".msg.bot").last).to_have_text("You said: hello")
+    await send(page, "How do I read a file line by line in Python?")
+    await expect(page.locator(".msg.bot pre code")).to_have_count(1)
+    await page.click("#reset")
+    await expect(page.locator(".msg.bot").last).to_have_text("Done: I have forgotten our conversation.")
+    png = await page.screenshot(full_page=True)
+    assert len(png) > 10_000
+    save_screenshot(png)
+
+
+def save_screenshot(png: bytes) -> None:
+    """Into the test artefacts; into docs/ only when asked, so a test run leaves the tree clean."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "web-chat.png").write_bytes(png)
+    if os.environ.get("UPDATE_DOCS_SCREENSHOT"):
+        (ROOT / "docs" / "screenshots" / "web-chat.png").write_bytes(png)
