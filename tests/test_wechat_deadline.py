@@ -15,26 +15,28 @@ WECHAT_WAITS = 0.7
 
 
 async def test_fast_answer_is_passive_on_the_first_attempt(start_service: StartService) -> None:
-    service, pusher = await start_wechat(start_service, **TIMING)
+    pusher = await start_wechat(start_service, **TIMING)
     pusher.timeout = WECHAT_WAITS
     reply, attempts = await pusher.push(text_xml("hi"))
-    assert reply is not None and reply.content == "You said: hi"
+    assert reply is not None
+    assert reply.content == "You said: hi"
     assert attempts == 1
 
 
 async def test_retry_of_the_same_msgid_gets_the_answer(start_service: StartService,
                                                        fake_openai: FakeOpenAI) -> None:
     fake_openai.latency = 1.0
-    service, pusher = await start_wechat(start_service, **TIMING)
+    pusher = await start_wechat(start_service, **TIMING)
     pusher.timeout = WECHAT_WAITS
     reply, attempts = await pusher.push(text_xml("slow"))
-    assert reply is not None and reply.content == "You said: slow"
+    assert reply is not None
+    assert reply.content == "You said: slow"
     assert attempts == 2
 
 
 async def test_retries_cost_one_llm_call(start_service: StartService, fake_openai: FakeOpenAI) -> None:
     fake_openai.latency = 1.0
-    service, pusher = await start_wechat(start_service, **TIMING)
+    pusher = await start_wechat(start_service, **TIMING)
     pusher.timeout = WECHAT_WAITS
     await pusher.push(text_xml("slow"))
     await settle()
@@ -46,23 +48,25 @@ async def test_two_instances_on_one_redis_share_one_llm_call(
 ) -> None:
     fake_openai.latency = 1.2
     env = {"REDIS_URL": redis_url}
-    first, pusher = await start_wechat(start_service, env=env, **TIMING)
-    second, _ = await start_wechat(start_service, env=env, **TIMING)
+    pusher = await start_wechat(start_service, env=env, **TIMING)
+    second = await start_wechat(start_service, env=env, **TIMING)
     pusher.alternates, pusher.timeout = [second.url], WECHAT_WAITS
     reply, attempts = await pusher.push(text_xml("shared"))
     await settle()
-    assert reply is not None and reply.content == "You said: shared"
+    assert reply is not None
+    assert reply.content == "You said: shared"
     assert (attempts, len(fake_openai.chat_calls)) == (2, 1)
 
 
 async def test_slower_than_all_retries_says_still_thinking(start_service: StartService,
                                                            fake_openai: FakeOpenAI) -> None:
     fake_openai.latency = 2.5
-    service, pusher = await start_wechat(start_service, **TIMING)
+    pusher = await start_wechat(start_service, **TIMING)
     pusher.timeout = WECHAT_WAITS
     reply, attempts = await pusher.push(text_xml("very slow"))
     await settle()
-    assert reply is not None and reply.content == TEXTS["thinking_handover"]
+    assert reply is not None
+    assert reply.content == TEXTS["thinking_handover"]
     assert attempts == 3
 
 
@@ -70,11 +74,12 @@ async def test_late_answer_goes_out_through_customer_service(start_service: Star
                                                              fake_openai: FakeOpenAI) -> None:
     fake_openai.latency = 2.5
     async with wechat_api() as api:
-        service, pusher = await start_wechat(start_service, api=api, customer_service=True, **TIMING)
+        pusher = await start_wechat(start_service, api=api, customer_service=True, **TIMING)
         pusher.timeout = WECHAT_WAITS
         reply, _ = await pusher.push(text_xml("very slow"))
         sent = await api.wait_sent(1)
-    assert reply is not None and reply.content == TEXTS["thinking_push"]
+    assert reply is not None
+    assert reply.content == TEXTS["thinking_push"]
     assert sent == [{"touser": OPENID, "msgtype": "text", "text": {"content": "You said: very slow"}}]
 
 
@@ -82,13 +87,14 @@ async def test_late_answer_is_handed_over_on_the_next_message_which_is_answered_
     start_service: StartService, fake_openai: FakeOpenAI
 ) -> None:
     fake_openai.latency = 2.5
-    service, pusher = await start_wechat(start_service, **TIMING)
+    pusher = await start_wechat(start_service, **TIMING)
     pusher.timeout = WECHAT_WAITS
     await pusher.push(text_xml("first question", msg_id=1))
     await settle()
     fake_openai.latency = 0
     reply, _ = await pusher.push(text_xml("second question", msg_id=2))
-    assert reply is not None and reply.content is not None
+    assert reply is not None
+    assert reply.content is not None
     assert "You said: first question" in reply.content
     assert reply.content.endswith("You said: second question")
 
@@ -96,13 +102,14 @@ async def test_late_answer_is_handed_over_on_the_next_message_which_is_answered_
 async def test_handed_over_answer_is_marked_as_the_earlier_one(start_service: StartService,
                                                                fake_openai: FakeOpenAI) -> None:
     fake_openai.latency = 2.5
-    service, pusher = await start_wechat(start_service, **TIMING)
+    pusher = await start_wechat(start_service, **TIMING)
     pusher.timeout = WECHAT_WAITS
     await pusher.push(text_xml("first question", msg_id=1))
     await settle()
     fake_openai.latency = 0
     reply, _ = await pusher.push(text_xml("second question", msg_id=2))
-    assert reply is not None and reply.content is not None
+    assert reply is not None
+    assert reply.content is not None
     assert reply.content.startswith(TEXTS["earlier_answer"])
 
 
@@ -111,13 +118,14 @@ async def test_customer_service_failure_falls_back_to_hand_over(start_service: S
     fake_openai.latency = 2.5
     async with wechat_api() as api:
         api.send_errors.append(45015)
-        service, pusher = await start_wechat(start_service, api=api, customer_service=True, **TIMING)
+        pusher = await start_wechat(start_service, api=api, customer_service=True, **TIMING)
         pusher.timeout = WECHAT_WAITS
         await pusher.push(text_xml("very slow", msg_id=1))
         await settle()
         fake_openai.latency = 0
         reply, _ = await pusher.push(text_xml("next", msg_id=2))
-    assert reply is not None and reply.content is not None
+    assert reply is not None
+    assert reply.content is not None
     assert "You said: very slow" in reply.content
 
 
@@ -127,7 +135,7 @@ async def test_answer_served_to_an_abandoned_last_attempt_is_not_lost(
     # One attempt only, and WeChat gives up (0.3 s) before the answer (0.6 s) lands within our
     # deadline (1 s): it is written to a dead connection, so it must be handed over instead.
     fake_openai.latency = 0.6
-    service, pusher = await start_wechat(start_service, attempts=1, deadline=1.0, hold=1.0)
+    pusher = await start_wechat(start_service, attempts=1, deadline=1.0, hold=1.0)
     pusher.timeout, pusher.attempts = 0.3, 1
     reply, _ = await pusher.push(text_xml("lost?", msg_id=1))
     await settle()
@@ -135,7 +143,9 @@ async def test_answer_served_to_an_abandoned_last_attempt_is_not_lost(
     pusher.timeout = 5.0
     later, _ = await pusher.push(text_xml("next", msg_id=2))
     assert reply is None
-    assert later is not None and later.content is not None and "You said: lost?" in later.content
+    assert later is not None
+    assert later.content is not None
+    assert "You said: lost?" in later.content
 
 
 async def test_long_answer_rest_goes_out_through_customer_service(
@@ -143,10 +153,11 @@ async def test_long_answer_rest_goes_out_through_customer_service(
 ) -> None:
     fake_openai.reply = lambda body: "\n\n".join("很长的回答。" * 100 for _ in range(3))
     async with wechat_api() as api:
-        service, pusher = await start_wechat(start_service, api=api, customer_service=True,
+        pusher = await start_wechat(start_service, api=api, customer_service=True,
                                              deadline=2.0, hold=3.0)
         reply, _ = await pusher.push(text_xml("long"))
         sent = await api.wait_sent(2)
-    assert reply is not None and reply.content is not None
+    assert reply is not None
+    assert reply.content is not None
     assert not reply.content.endswith(TEXTS["more_hint"])
     assert all(len(m["text"]["content"].encode()) <= 2047 for m in sent)

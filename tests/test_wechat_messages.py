@@ -16,7 +16,7 @@ FAST = {"deadline": 2.0, "hold": 3.0}
 async def test_markdown_answer_arrives_as_plain_text(start_service: StartService,
                                                      fake_openai: FakeOpenAI) -> None:
     fake_openai.reply = lambda body: "## Steps\n\n- **first** step\n- see [docs](https://x.test)"
-    service, pusher = await start_wechat(start_service, **FAST)
+    pusher = await start_wechat(start_service, **FAST)
     reply, _ = await pusher.push(text_xml("how?"))
     assert reply is not None
     assert reply.content == "【Steps】\n\n• first step\n• see docs (https://x.test)"
@@ -25,7 +25,7 @@ async def test_markdown_answer_arrives_as_plain_text(start_service: StartService
 async def test_cdata_terminator_in_an_answer_survives(start_service: StartService,
                                                       fake_openai: FakeOpenAI) -> None:
     fake_openai.reply = lambda body: "a ]]> b"
-    service, pusher = await start_wechat(start_service, mode="safe", **FAST)
+    pusher = await start_wechat(start_service, mode="safe", **FAST)
     reply, _ = await pusher.push(text_xml("x"))
     assert reply is not None
     assert reply.content == "a ]]> b"
@@ -34,7 +34,7 @@ async def test_cdata_terminator_in_an_answer_survives(start_service: StartServic
 async def test_reasoning_never_reaches_the_subscriber(start_service: StartService,
                                                       fake_openai: FakeOpenAI) -> None:
     fake_openai.reply = lambda body: "<think>secret plan</think>The answer."
-    service, pusher = await start_wechat(start_service, **FAST)
+    pusher = await start_wechat(start_service, **FAST)
     reply, _ = await pusher.push(text_xml("x"))
     assert reply is not None
     assert reply.content == "The answer."
@@ -44,9 +44,10 @@ async def test_long_answer_first_part_fits_the_byte_limit_with_a_continuation_hi
     start_service: StartService, fake_openai: FakeOpenAI
 ) -> None:
     fake_openai.reply = lambda body: "\n\n".join(f"段落{i}：" + "很长的回答。" * 40 for i in range(8))
-    service, pusher = await start_wechat(start_service, **FAST)
+    pusher = await start_wechat(start_service, **FAST)
     reply, _ = await pusher.push(text_xml("long"))
-    assert reply is not None and reply.content is not None
+    assert reply is not None
+    assert reply.content is not None
     assert len(reply.content.encode("utf-8")) <= 2047
     assert reply.content.endswith(TEXTS["more_hint"])
 
@@ -56,12 +57,13 @@ async def test_continuation_word_serves_the_rest_without_the_llm(
 ) -> None:
     paragraphs = [f"段落{i}：" + "很长的回答。" * 40 for i in range(8)]
     fake_openai.reply = lambda body: "\n\n".join(paragraphs)
-    service, pusher = await start_wechat(start_service, **FAST)
+    pusher = await start_wechat(start_service, **FAST)
     await pusher.push(text_xml("long", msg_id=1))
     contents = []
     for msg_id in range(2, 12):
         reply, _ = await pusher.push(text_xml("继续", msg_id=msg_id))
-        assert reply is not None and reply.content is not None
+        assert reply is not None
+        assert reply.content is not None
         contents.append(reply.content)
         if not reply.content.endswith(TEXTS["more_hint"]):
             break
@@ -70,14 +72,14 @@ async def test_continuation_word_serves_the_rest_without_the_llm(
 
 
 async def test_subscribe_gets_the_configured_welcome(start_service: StartService) -> None:
-    service, pusher = await start_wechat(start_service, texts={"welcome": "Hi there"}, **FAST)
+    pusher = await start_wechat(start_service, texts={"welcome": "Hi there"}, **FAST)
     reply, _ = await pusher.push(message_xml("event", "<Event><![CDATA[subscribe]]></Event>"))
     assert reply is not None
     assert reply.content == "Hi there"
 
 
 async def test_subscribe_by_qr_code_also_gets_the_welcome(start_service: StartService) -> None:
-    service, pusher = await start_wechat(start_service, **FAST)
+    pusher = await start_wechat(start_service, **FAST)
     fields = ("<Event><![CDATA[subscribe]]></Event><EventKey><![CDATA[qrscene_123]]></EventKey>"
               "<Ticket><![CDATA[T]]></Ticket>")
     reply, _ = await pusher.push(message_xml("event", fields))
@@ -87,14 +89,14 @@ async def test_subscribe_by_qr_code_also_gets_the_welcome(start_service: StartSe
 
 @pytest.mark.parametrize("event", ["unsubscribe", "CLICK", "VIEW", "LOCATION", "TEMPLATESENDJOBFINISH"])
 async def test_other_events_are_answered_success(start_service: StartService, event: str) -> None:
-    service, pusher = await start_wechat(start_service, **FAST)
+    pusher = await start_wechat(start_service, **FAST)
     reply, _ = await pusher.push(message_xml("event", f"<Event><![CDATA[{event}]]></Event>"))
     assert reply is not None
     assert (reply.status, reply.body) == (200, "success")
 
 
 async def test_voice_with_recognition_goes_to_the_llm(start_service: StartService) -> None:
-    service, pusher = await start_wechat(start_service, **FAST)
+    pusher = await start_wechat(start_service, **FAST)
     fields = ("<MediaId><![CDATA[m]]></MediaId><Format><![CDATA[amr]]></Format>"
               "<Recognition><![CDATA[腾讯微信团队]]></Recognition>")
     reply, _ = await pusher.push(message_xml("voice", fields))
@@ -104,7 +106,7 @@ async def test_voice_with_recognition_goes_to_the_llm(start_service: StartServic
 
 async def test_voice_without_recognition_gets_a_polite_text(start_service: StartService,
                                                             fake_openai: FakeOpenAI) -> None:
-    service, pusher = await start_wechat(start_service, **FAST)
+    pusher = await start_wechat(start_service, **FAST)
     fields = "<MediaId><![CDATA[m]]></MediaId><Format><![CDATA[amr]]></Format>"
     reply, _ = await pusher.push(message_xml("voice", fields))
     assert reply is not None
@@ -112,7 +114,7 @@ async def test_voice_without_recognition_gets_a_polite_text(start_service: Start
 
 
 async def test_image_without_vision_gets_a_polite_text(start_service: StartService) -> None:
-    service, pusher = await start_wechat(start_service, **FAST)
+    pusher = await start_wechat(start_service, **FAST)
     fields = "<PicUrl><![CDATA[http://pic]]></PicUrl><MediaId><![CDATA[m]]></MediaId>"
     reply, _ = await pusher.push(message_xml("image", fields))
     assert reply is not None
@@ -124,7 +126,7 @@ async def test_image_with_vision_sends_the_downloaded_picture_to_the_model(
 ) -> None:
     async with wechat_api() as api:
         api.media["m1"] = (b"\x89PNG fake", "image/png")
-        service, pusher = await start_wechat(start_service, api=api, llm={"vision": True}, **FAST)
+        pusher = await start_wechat(start_service, api=api, llm={"vision": True}, **FAST)
         fields = "<PicUrl><![CDATA[http://pic]]></PicUrl><MediaId><![CDATA[m1]]></MediaId>"
         await pusher.push(message_xml("image", fields))
     content = fake_openai.chat_calls[0]["messages"][-1]["content"]
@@ -140,7 +142,7 @@ async def test_image_with_vision_sends_the_downloaded_picture_to_the_model(
 ])
 async def test_other_message_types_get_a_polite_text(start_service: StartService, kind: str,
                                                      fields: str) -> None:
-    service, pusher = await start_wechat(start_service, **FAST)
+    pusher = await start_wechat(start_service, **FAST)
     reply, _ = await pusher.push(message_xml(kind, fields))
     assert reply is not None
     assert reply.content == TEXTS["unsupported"]

@@ -50,10 +50,10 @@ def test_encrypt_vector_is_byte_exact(v: dict[str, Any], monkeypatch: pytest.Mon
 
 
 def test_wechatpy_encrypted_message_decrypts_with_our_cipher() -> None:
-    theirs = WeChatCrypto("tok", "A" * 43, "wxapp")
-    envelope = theirs.encrypt_message("<xml><Content><![CDATA[你好]]></Content></xml>", "n", "1")
+    message = "<xml><Content><![CDATA[你好]]></Content></xml>"
+    envelope = WeChatCrypto("tok", "A" * 43, "wxapp").encrypt_message(message, "n", "1")
     encrypt = envelope.split("<Encrypt><![CDATA[")[1].split("]]>")[0]
-    assert Cipher("tok", "A" * 43, "wxapp").decrypt(encrypt) == "<xml><Content><![CDATA[你好]]></Content></xml>"
+    assert Cipher("tok", "A" * 43, "wxapp").decrypt(encrypt) == message
 
 
 def test_our_encrypted_reply_decrypts_with_wechatpy() -> None:

@@ -185,6 +185,7 @@ class WeChatPusher:
     timeout: float = 5.0
     attempts: int = 3
     http: aiohttp.ClientSession | None = None
+    service: Any = None  # the RunningService under test
 
     @property
     def crypto(self) -> WeChatCrypto:
@@ -206,11 +207,11 @@ class WeChatPusher:
                            f"<Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>")
         return query, xml.replace("</xml>", f"<Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>")
 
-    async def post(self, query: dict[str, str], body: str | bytes, timeout: float | None = None,
-                   url: str | None = None) -> Reply | None:
-        """One attempt; None when our endpoint did not answer within the timeout."""
+    async def post(self, query: dict[str, str], body: str | bytes, url: str | None = None
+                   ) -> Reply | None:
+        """One attempt; None when our endpoint did not answer within `self.timeout`."""
         assert self.http is not None
-        limit = aiohttp.ClientTimeout(total=timeout or self.timeout)
+        limit = aiohttp.ClientTimeout(total=self.timeout)
         try:
             async with self.http.post(f"{url or self.url}/wechat", params=query, data=body,
                                       timeout=limit) as response:
@@ -268,8 +269,8 @@ async def wechat_api() -> AsyncIterator[FakeWeChatAPI]:
 
 async def start_wechat(start_service: Callable[..., Awaitable[Any]], api: FakeWeChatAPI | None = None,
                        mode: str = "plain", env: dict[str, str] | None = None,
-                       llm: dict[str, Any] | None = None, **wechat: Any) -> tuple[Any, WeChatPusher]:
-    """A service with the WeChat adapter on, and a pusher aimed at it."""
+                       llm: dict[str, Any] | None = None, **wechat: Any) -> WeChatPusher:
+    """A service with the WeChat adapter on, and a pusher aimed at it (`pusher.service`)."""
     from adapters import wechat as adapter
     from tests.conftest import base_config
 
@@ -280,7 +281,7 @@ async def start_wechat(start_service: Callable[..., Awaitable[Any]], api: FakeWe
         environment.update(WECHAT_APP_ID=APP_ID, WECHAT_APP_SECRET=APP_SECRET, WECHAT_API_BASE=api.url)
     config = base_config(wechat=wechat, **({"llm": llm} if llm else {}))
     service = await start_service(config=config, env=environment, adapters=[adapter.create])
-    return service, WeChatPusher(service.url, mode=mode, http=service.http)
+    return WeChatPusher(service.url, mode=mode, http=service.http, service=service)
 
 
 async def settle(name: str = "wechat-answer") -> None:
