@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -13,6 +14,7 @@ import openai
 from openai.types.chat import ChatCompletionMessageParam
 
 from bot.errors import UpstreamError
+from bot.messages import Image
 from bot.metrics import Metrics
 from bot.settings import LLMSettings
 
@@ -47,6 +49,14 @@ class LLMClient(Protocol):
         """The answer as text deltas."""
         ...
 
+    async def transcribe(self, audio: bytes, filename: str, mime: str) -> str:
+        """Speech to text."""
+        ...
+
+    async def generate_image(self, prompt: str) -> Image:
+        """Text to picture."""
+        ...
+
     async def close(self) -> None:
         """Release the HTTP client."""
         ...
@@ -72,7 +82,9 @@ def map_error(exc: Exception) -> UpstreamError:
     elif isinstance(exc, openai.RateLimitError):
         kind = "llm_quota" if code == "insufficient_quota" else "llm_rate_limit"
     elif isinstance(exc, openai.BadRequestError):
-        kind = "llm_context_length" if code == "context_length_exceeded" else "llm_bad_request"
+        kind = {"context_length_exceeded": "llm_context_length",
+                "content_policy_violation": "llm_content_filter",
+                "moderation_blocked": "llm_content_filter"}.get(str(code), "llm_bad_request")
     elif isinstance(exc, openai.NotFoundError):
         kind = "llm_bad_request"  # usually a wrong model name
     elif isinstance(exc, openai.APIStatusError):
@@ -158,6 +170,33 @@ class OpenAILLM:
             except openai.OpenAIError as exc:
                 raise map_error(exc) from exc
         self._metrics.llm_latency.labels("stream").observe(time.monotonic() - started)
+
+    async def transcribe(self, audio: bytes, filename: str, mime: str) -> str:
+        """One transcription (multipart upload)."""
+        async with self._slots:
+            try:
+                result = await self._client.audio.transcriptions.create(
+                    file=(filename, audio, mime), model=self._settings.transcribe_model)
+            except openai.OpenAIError as exc:
+                raise map_error(exc) from exc
+        return result.text.strip()
+
+    async def generate_image(self, prompt: str) -> Image:
+        """One generated picture, as bytes when the model returns base64 (GPT image models do)."""
+        async with self._slots:
+            try:
+                result = await self._client.images.generate(
+                    prompt=prompt, model=self._settings.image_model,
+                    size=self._settings.image_size,
+                )
+            except openai.OpenAIError as exc:
+                raise map_error(exc) from exc
+        first = result.data[0] if result.data else None
+        if first is not None and first.b64_json:
+            return Image(data=base64.b64decode(first.b64_json), mime="image/png")
+        if first is not None and first.url:
+            return Image(url=first.url)
+        raise UpstreamError("the image endpoint returned no picture", kind="llm_empty")
 
     async def close(self) -> None:
         """Close the HTTP client."""

@@ -32,6 +32,10 @@ class LLMSettings:
     max_retries: int = 2
     max_concurrency: int = 256
     vision: bool = False
+    models: tuple[str, ...] = ()
+    image_model: str = "gpt-image-1"
+    image_size: str = "1024x1024"
+    transcribe_model: str = "whisper-1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +96,10 @@ def _llm(s: Section) -> LLMSettings:
         max_retries=s.integer("max_retries", 2, minimum=0),
         max_concurrency=s.integer("max_concurrency", 256, minimum=1),
         vision=s.flag("vision", False),
+        models=s.strings("models"),
+        image_model=s.text("image_model", "gpt-image-1"),
+        image_size=s.text("image_size", "1024x1024"),
+        transcribe_model=s.text("transcribe_model", "whisper-1"),
     )
 
 

@@ -10,8 +10,21 @@ DEFAULTS: dict[str, str] = {
         "/help (帮助) — this list\n"
         "/reset (清除记忆) — forget this conversation\n"
         "/prompt (角色) — list presets; /prompt NAME switches to one\n"
+        "/model (模型) — list models; /model NAME switches to one\n"
+        "/image (画图) DESCRIPTION — draw a picture\n"
         "Anything else is sent to the assistant."
     ),
+    "voice_heard": "🎤 “{text}”",
+    "voice_empty": "I could not make out any words in that voice message. Please try again.",
+    "image_unsupported": "Sorry, I can only read text here; pictures are not supported.",
+    "image_usage": "Describe the picture after the command, e.g. /image a cat reading a book.",
+    "image_done": "Here is your picture.",
+    "model_list": "Models (current: {current}):\n{lines}\nSwitch with /model NAME.",
+    "model_fixed": "This bot uses {current}; the operator has not enabled switching models.",
+    "model_switched": "Switched to model {name}.",
+    "model_unknown": "Model “{name}” is not available. Send /model to see the list.",
+    "error_audio_format": "I cannot read this voice format. Please type your message, or ask the "
+    "operator to install ffmpeg (turning on the platform's speech recognition also works).",
     "reset_done": "Done: I have forgotten our conversation.",
     "prompt_list": "Presets (current: {current}):\n{lines}\nSwitch with /prompt NAME.",
     "prompt_switched": "Switched to preset “{name}”. History was cleared.",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -18,7 +19,7 @@ from adapters.webhook.idempotency import HEADER, Idempotency, Stored, read_key
 from adapters.webhook.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from adapters.webhook.stream import NDJSONReplier
 from bot.errors import BadRequest, Forbidden
-from bot.messages import Conversation, Incoming
+from bot.messages import Conversation, Image, Incoming
 from bot.platform import Services
 from bot.replier import CollectingReplier
 
@@ -71,6 +72,13 @@ def parse_chat(body: dict[str, Any]) -> ChatRequest:
     if stream and later:
         raise BadRequest("'stream' and 'async' cannot both be true")
     return ChatRequest(user.strip(), text, stream, later)
+
+
+def image_json(image: Image) -> dict[str, str]:
+    """A reply picture as JSON: base64 bytes, or the URL the model returned."""
+    if image.data is not None:
+        return {"mime": image.mime, "b64": base64.b64encode(image.data).decode()}
+    return {"mime": image.mime, "url": image.url or ""}
 
 
 class ChatEndpoint:
@@ -135,6 +143,8 @@ class ChatEndpoint:
         if not reply.ok:
             kind = ctx.outcome.removeprefix("error:")
             return Stored(502, {"error": {"message": reply.text, "type": kind}})
+        if reply.images:
+            return Stored(200, {"reply": reply.text, "images": [image_json(i) for i in reply.images]})
         return Stored(200, {"reply": reply.text})
 
     def _accept(self, incoming: Incoming, delivery_id: str) -> Stored:

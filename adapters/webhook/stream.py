@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 from aiohttp import web
@@ -48,4 +49,7 @@ class NDJSONReplier:
             await self._line(False, True, reply.text)
         elif not self._sent_text:  # commands and notices arrive whole
             await self._line(False, False, reply.text)
+        for image in reply.images:  # as markdown, so a chat page can show it inline
+            url = image.url or f"data:{image.mime};base64,{base64.b64encode(image.data or b'').decode()}"
+            await self._line(False, False, f"\n\n![image]({url})")
         await self._line(True, False, "[DONE]")

@@ -14,6 +14,7 @@ from bot.pipeline.context import Context, Next, Step
 from bot.pipeline.dedup import Dedup
 from bot.pipeline.guard import Guard
 from bot.pipeline.limits import Limits
+from bot.pipeline.media import Media
 from bot.pipeline.observe import Observe
 from bot.pipeline.prompt import BuildPrompt, SaveHistory
 from bot.platform import Replier
@@ -41,18 +42,20 @@ def build_steps(
         Dedup(storage, DEDUP_TTL),
         # After dedup so a platform's retry is not counted twice; before any work the limits protect.
         Limits(settings.limits, storage, texts),
+        # Voice becomes text before anything reads the text (a spoken command still works).
+        Media(llm, texts, settings.llm.vision),
         # Normalise first, so "  /reset " is still a command and empty input never costs a call.
         CleanInput(settings.max_input_chars, texts),
         # Commands are answered without the LLM and are not part of the conversation's history.
-        Commands(storage, presets, texts),
+        Commands(storage, presets, texts, llm, settings.llm),
         # Preset + history + new message; degrades to no history when storage is down.
         BuildPrompt(storage, presets, settings.history, settings.llm.vision),
         # Wraps the answer: history is written only once a successful reply has gone out.
         SaveHistory(storage, settings.history),
         # The model call, streamed to repliers that show deltas, reasoning stripped.
-        CallLLM(llm),
+        CallLLM(llm, settings.llm.models),
         # Last: the platform's formatter hook and delivery.
-        Respond(),
+        Respond(texts),
     ]
 
 

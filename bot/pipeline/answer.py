@@ -7,18 +7,21 @@ from bot.llm import LLMClient
 from bot.messages import Reply
 from bot.pipeline.context import Context, Next, deliver
 from bot.pipeline.reasoning import ReasoningFilter, strip_reasoning
+from bot.texts import Texts
 
 
 class CallLLM:
     """Asks the model; reasoning text is dropped on the way, whether streamed or whole."""
 
-    def __init__(self, llm: LLMClient) -> None:
+    def __init__(self, llm: LLMClient, models: tuple[str, ...]) -> None:
         self._llm = llm
+        self._models = models  # a user's /model choice counts only while the operator allows it
 
     async def __call__(self, ctx: Context, call_next: Next) -> None:
         """Fill `ctx.answer`, then continue to the reply."""
         await ctx.replier.started()
-        model = ctx.preset.model if ctx.preset else None
+        chosen = ctx.prefs.get("model")
+        model = chosen if chosen in self._models else (ctx.preset.model if ctx.preset else None)
         temperature = ctx.preset.temperature if ctx.preset else None
         if ctx.replier.streams:
             visible = ReasoningFilter()
@@ -43,7 +46,13 @@ class CallLLM:
 class Respond:
     """Last step: the platform's formatter hook, then delivery through the replier."""
 
+    def __init__(self, texts: Texts) -> None:
+        self._texts = texts
+
     async def __call__(self, ctx: Context, call_next: Next) -> None:
-        """Format and send the answer."""
-        await deliver(ctx, Reply(ctx.replier.format(ctx.answer)))
+        """Format and send the answer (quoting what was heard, for voice messages)."""
+        text = ctx.answer
+        if ctx.heard:
+            text = f"{self._texts.get('voice_heard', text=ctx.heard)}\n\n{text}"
+        await deliver(ctx, Reply(ctx.replier.format(text)))
         await call_next(ctx)

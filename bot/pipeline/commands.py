@@ -5,15 +5,17 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from bot.llm import LLMClient
 from bot.messages import Reply
 from bot.pipeline.context import Context, Next, deliver
 from bot.prompts import Presets
+from bot.settings import LLMSettings
 from bot.storage import Storage
 from bot.texts import Texts
 
 PREFS_TTL = 180 * 24 * 3600.0  # a chosen preset or model outlives any idle history
 
-Handler = Callable[[Context, str], Awaitable[str]]
+Handler = Callable[[Context, str], Awaitable[str | Reply]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,10 +30,15 @@ class Command:
 class Commands:
     """Dispatches `/name argument` and bare phrases like 清除记忆; an unknown `/x` gets the help."""
 
-    def __init__(self, storage: Storage, presets: Presets, texts: Texts) -> None:
+    def __init__(
+        self, storage: Storage, presets: Presets, texts: Texts, llm: LLMClient, settings: LLMSettings
+    ) -> None:
         self._storage = storage
         self._presets = presets
         self._texts = texts
+        self._llm = llm
+        self._default_model = settings.model
+        self._models = settings.models
         self._slash: dict[str, Handler] = {}
         self._phrases: dict[str, Handler] = {}
         for command in (
@@ -39,6 +46,8 @@ class Commands:
             Command(("reset", "clear", "new", "清除记忆"), ("清除记忆", "清空记忆", "重置对话"),
                     self._reset),
             Command(("prompt", "preset", "角色"), ("角色列表",), self._prompt),
+            Command(("model", "models", "模型"), ("模型列表",), self._model),
+            Command(("image", "img", "draw", "画图", "画"), (), self._image),
         ):
             self._slash.update(dict.fromkeys(command.names, command.handler))
             self._phrases.update(dict.fromkeys(command.phrases, command.handler))
@@ -61,7 +70,8 @@ class Commands:
             return
         handler, argument = matched
         ctx.outcome = "command"
-        await deliver(ctx, Reply(await handler(ctx, argument), kind="command"))
+        answer = await handler(ctx, argument)
+        await deliver(ctx, answer if isinstance(answer, Reply) else Reply(answer, kind="command"))
 
     async def _help(self, ctx: Context, argument: str) -> str:
         return self._texts.get("help")
@@ -85,3 +95,24 @@ class Commands:
         await self._storage.set_pref(conversation, "preset", argument, PREFS_TTL)
         await self._storage.clear_history(conversation)  # the old persona's turns would confuse it
         return self._texts.get("prompt_switched", name=argument)
+
+    async def _model(self, ctx: Context, argument: str) -> str:
+        conversation = ctx.incoming.conversation.id
+        prefs, _ = await self._storage.conversation(conversation)
+        current = prefs.get("model") or self._default_model
+        if not self._models:
+            return self._texts.get("model_fixed", current=current)
+        if not argument:
+            lines = "\n".join(f"{'• ' if m == current else '  '}{m}" for m in self._models)
+            return self._texts.get("model_list", current=current, lines=lines)
+        if argument not in self._models:
+            return self._texts.get("model_unknown", name=argument)
+        await self._storage.set_pref(conversation, "model", argument, PREFS_TTL)
+        return self._texts.get("model_switched", name=argument)
+
+    async def _image(self, ctx: Context, argument: str) -> str | Reply:
+        if not argument:
+            return self._texts.get("image_usage")
+        await ctx.replier.started()
+        image = await self._llm.generate_image(argument)
+        return Reply(self._texts.get("image_done"), kind="command", images=(image,))

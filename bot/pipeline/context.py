@@ -23,6 +23,7 @@ class Context:
     history: list[Turn] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
     answer: str = ""
+    heard: str = ""  # the transcript, when the message was a voice message
     reply: Reply | None = None
     delivered: bool = False
     degraded: bool = False

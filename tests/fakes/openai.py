@@ -13,6 +13,10 @@ from aiohttp import web
 
 from tests.fakes.server import LoopbackServer
 
+# A 1x1 transparent PNG.
+PNG_B64 = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA"
+           "60e6kgAAAABJRU5ErkJggg==")
+
 ERRORS: dict[int, dict[str, Any]] = {
     401: {"message": "Incorrect API key provided: sk-xxx.", "type": "invalid_request_error",
           "param": None, "code": "invalid_api_key"},
@@ -42,7 +46,11 @@ class FakeOpenAI:
     chunk_size: int = 4
     fail_next: list[int] = field(default_factory=list)  # HTTP statuses for the next requests
     midstream_error: str | None = None  # an SSE error event after the first delta
+    transcript: str = "turn on the lights"
+    refuse_images: bool = False
     received: list[dict[str, Any]] = field(default_factory=list)
+    uploads: list[dict[str, Any]] = field(default_factory=list)
+    images: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     server: LoopbackServer | None = None
 
@@ -58,7 +66,35 @@ class FakeOpenAI:
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/audio/transcriptions", self._transcribe)
+        app.router.add_post("/v1/images/generations", self._image)
         return app
+
+    async def _transcribe(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        upload = form["file"]
+        assert isinstance(upload, web.FileField)
+        data = upload.file.read()
+        self.uploads.append({"model": str(form["model"]), "filename": upload.filename,
+                             "content_type": upload.content_type, "size": len(data)})
+        if self.fail_next:
+            status = self.fail_next.pop(0)
+            return web.json_response({"error": ERRORS[status]}, status=status)
+        return web.json_response({"text": self.transcript, "usage": {"type": "duration", "seconds": 2}})
+
+    async def _image(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.images.append(body)
+        if self.refuse_images:
+            return web.json_response({"error": {
+                "message": "Your request was rejected by the safety system.",
+                "type": "image_generation_user_error", "param": None,
+                "code": "content_policy_violation"}}, status=400)
+        return web.json_response({"created": 1713833628, "data": [{"b64_json": PNG_B64}],
+                                  "usage": {"total_tokens": 100, "input_tokens": 50,
+                                            "output_tokens": 50,
+                                            "input_tokens_details": {"text_tokens": 50,
+                                                                     "image_tokens": 0}}})
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
