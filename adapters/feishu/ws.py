@@ -8,6 +8,7 @@ only schedules `Inbound.receive` on the service's loop and returns (the ack must
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import threading
@@ -91,9 +92,12 @@ class LongConnection:
 
 def _shut_down(loop: asyncio.AbstractEventLoop) -> None:
     """Cancel what lark-oapi left on its loop (ping loop, cache cron), then close it."""
-    pending = asyncio.all_tasks(loop)
-    for task in pending:
-        task.cancel()
-    if pending:
-        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    for _ in range(3):  # a stop() queued by close() can interrupt one round
+        pending = asyncio.all_tasks(loop)
+        if not pending:
+            break
+        for task in pending:
+            task.cancel()
+        with contextlib.suppress(RuntimeError):
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
     loop.close()
