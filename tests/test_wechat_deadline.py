@@ -161,3 +161,20 @@ async def test_long_answer_rest_goes_out_through_customer_service(
     assert reply.content is not None
     assert not reply.content.endswith(TEXTS["more_hint"])
     assert all(len(m["text"]["content"].encode()) <= 2047 for m in sent)
+
+
+async def test_answer_no_retry_collected_is_delivered_late(start_service: StartService,
+                                                           fake_openai: FakeOpenAI) -> None:
+    # WeChat's retries never come (they went to an instance that was down): the only delivery
+    # gave up at 0.3 s, before the answer (0.4 s). Once the retries are surely over, hand it over.
+    fake_openai.latency = 0.4
+    pusher = await start_wechat(start_service, deadline=0.4, hold=0.5)
+    pusher.timeout, pusher.attempts = 0.3, 1
+    await pusher.push(text_xml("forgotten?", msg_id=1))
+    await settle()
+    fake_openai.latency = 0
+    pusher.timeout = 5.0
+    later, _ = await pusher.push(text_xml("next", msg_id=2))
+    assert later is not None
+    assert later.content is not None
+    assert "You said: forgotten?" in later.content

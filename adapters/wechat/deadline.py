@@ -9,6 +9,9 @@ reads a reply only within 5 s. Whichever instance an attempt lands on:
 - the last attempt, when still nothing is there, raises `late:{key}` and answers "still thinking";
   the job, finishing later, sees the flag and delivers late (customer service or hand-over).
   Both sides take `deliver:{key}` before a late delivery, so exactly one of them makes it.
+- `settled:{key}` is raised once the answer was written to WeChat in time or a late delivery was
+  taken on; a job whose answer is never settled (the retries went elsewhere or never came)
+  delivers it late itself once WeChat's retries are surely over.
 """
 
 from __future__ import annotations
@@ -82,32 +85,47 @@ class Deadline:
         key = msg.key
         await self._storage.set(f"wechat:late:{key}", "1", self._s.pending_ttl)
         parts = await self._outbox.answer(key)  # it may have landed just now
-        if parts is not None and await self._storage.claim(f"wechat:deliver:{key}", self._s.pending_ttl):
-            return self._serve(msg, parts, last=True)
+        if parts is not None and await self._claim_delivery(key):
+            return self._serve(msg, parts, last=True, claimed=True)
         log.info("wechat: answer not ready by the last retry; it will be delivered later")
         return Served(self._s.texts["thinking_push" if self._outbox.hint == "" else "thinking_handover"])
 
-    def _serve(self, msg: Inbound, parts: list[str], last: bool) -> Served:
+    async def _claim_delivery(self, key: str) -> bool:
+        """Take on the late delivery of `key`'s answer; True for the single winner."""
+        if not await self._storage.claim(f"wechat:deliver:{key}", self._s.pending_ttl):
+            return False
+        await self._storage.notify(f"wechat:settled:{key}", self._outbox.window)
+        return True
+
+    def _serve(self, msg: Inbound, parts: list[str], last: bool, claimed: bool = False) -> Served:
         if not parts:
             return Served(None)
         first, rest = parts[0], parts[1:]
 
         async def after(received: bool) -> None:
             if received:
+                await self._storage.notify(f"wechat:settled:{msg.key}", self._outbox.window)
                 await self._outbox.after_first(msg.openid, msg.key, rest)
-            elif last:  # nobody will ask again: the answer must reach them another way
+            elif last and (claimed or await self._claim_delivery(msg.key)):
+                # nobody will ask again: the answer must reach them another way
                 log.info("wechat: the last retry was gone before its answer; delivering later")
                 await self._outbox.deliver_late(msg.openid, parts)
 
         return Served(self._outbox.with_hint(first, bool(rest)), after)
 
     async def _job(self, msg: Inbound) -> None:
-        """The one LLM call for this key; a late answer goes out through the outbox."""
+        """The one LLM call for this key; a late or never-collected answer goes out later."""
+        key = msg.key
         parts = await self._produce(msg)
-        await self._outbox.store_answer(msg.key, parts)
-        if await self._storage.get(f"wechat:late:{msg.key}") is None:
+        await self._outbox.store_answer(key, parts)
+        if not parts:
             return
-        if await self._storage.claim(f"wechat:deliver:{msg.key}", self._s.pending_ttl):
+        if await self._storage.get(f"wechat:late:{key}") is None:
+            # Normally a waiting delivery takes the answer at once and settles it.
+            if await self._storage.wait(f"wechat:settled:{key}", self._outbox.window):
+                return
+            log.info("wechat: no delivery of this message collected its answer; delivering later")
+        if await self._claim_delivery(key):
             await self._outbox.deliver_late(msg.openid, parts)
 
     async def _alone(self, msg: Inbound, started: float) -> Served:

@@ -30,7 +30,8 @@ class Outbox:
         self._storage = storage
         self._tasks = tasks
         self._api = api if settings.customer_service else None
-        self.window = settings.attempts * settings.hold + 60.0  # WeChat's retries are over by then
+        # WeChat's retries follow each other as each times out (5 s <= hold): all over by then
+        self.window = (settings.attempts + 1) * settings.hold
 
     @property
     def hint(self) -> str:
