@@ -9,6 +9,7 @@ import aiohttp
 from aiohttp import web
 
 from bot.errors import BotError, StorageUnavailable
+from bot.jobs import open_jobs
 from bot.llm import OpenAILLM
 from bot.metrics import CONTENT_TYPE_LATEST, Metrics
 from bot.pipeline import Pipeline, build_steps
@@ -37,7 +38,9 @@ async def create_services(settings: Settings) -> Services:
     texts = Texts(settings.texts)
     pipeline = Pipeline(build_steps(settings, storage, llm, presets, texts, metrics))
     http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30, connect=10))
-    return Services(settings, storage, llm, pipeline, presets, TaskOwner(), metrics, texts, http)
+    tasks = TaskOwner()
+    jobs = open_jobs(settings.storage, tasks)
+    return Services(settings, storage, llm, pipeline, presets, tasks, jobs, metrics, texts, http)
 
 
 async def close_services(services: Services, drain_seconds: float = DRAIN_SECONDS) -> None:
@@ -133,7 +136,10 @@ def build_app(
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         for adapter in adapters:
             await adapter.start()
+        await services.jobs.start()
         yield
+        # Stop taking jobs first: what is not finished in time stays queued for another instance.
+        await services.jobs.stop(drain_seconds)
         await services.tasks.drain(drain_seconds)
         for adapter in adapters:
             await adapter.close()

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from aiohttp import ClientSession, web
 
+from bot.jobs import JobQueue
 from bot.messages import Incoming, Reply
 from bot.metrics import Metrics
 from bot.settings import Settings
@@ -63,6 +64,7 @@ class Services:
     pipeline: Pipeline
     presets: Presets
     tasks: TaskOwner
+    jobs: JobQueue
     metrics: Metrics
     texts: Texts
     http: ClientSession

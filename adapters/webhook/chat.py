@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import logging
@@ -18,7 +19,7 @@ from adapters.webhook.callback import CallbackSender
 from adapters.webhook.idempotency import HEADER, Idempotency, Stored, read_key
 from adapters.webhook.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from adapters.webhook.stream import NDJSONReplier
-from bot.errors import BadRequest, Forbidden
+from bot.errors import BadRequest, Forbidden, StorageUnavailable
 from bot.messages import Conversation, Image, Incoming
 from bot.platform import Services
 from bot.replier import CollectingReplier
@@ -26,6 +27,7 @@ from bot.replier import CollectingReplier
 log = logging.getLogger(__name__)
 
 PLATFORM = "webhook"
+ASYNC_JOB = "webhook.async"
 MAX_USER_CHARS = 128
 
 
@@ -95,6 +97,7 @@ class ChatEndpoint:
         self._callback = (CallbackSender(services.http, callback_url, secret or self._hmac_secret,
                                          first_delay=retry) if callback_url else None)
         self._idempotency = Idempotency(services.storage, services.settings.llm.timeout + 5)
+        services.jobs.register(ASYNC_JOB, self._run_job)
 
     def _authenticate(self, request: web.Request, raw: bytes) -> str:
         """Who is calling (a scope for idempotency keys): a bearer key's hash, or "hmac"."""
@@ -123,7 +126,7 @@ class ChatEndpoint:
                                      headers={"Idempotent-Replayed": "true"})
         try:
             if chat.later:
-                answer = self._accept(incoming, key or uuid.uuid4().hex)
+                answer = await self._accept(chat, key or uuid.uuid4().hex)
             else:
                 answer = await self._answer(incoming)
         except BaseException:
@@ -147,20 +150,36 @@ class ChatEndpoint:
             return Stored(200, {"reply": reply.text, "images": [image_json(i) for i in reply.images]})
         return Stored(200, {"reply": reply.text})
 
-    def _accept(self, incoming: Incoming, delivery_id: str) -> Stored:
+    async def _accept(self, chat: ChatRequest, delivery_id: str) -> Stored:
+        """Record the job durably (any instance may run it), then acknowledge."""
         if self._callback is None:
             raise BadRequest("'async' needs api.callback_url (BOT_CALLBACK_URL) in the config")
-        self._services.tasks.spawn(self._later(incoming, delivery_id, self._callback),
-                                   name=f"webhook-callback-{delivery_id}")
+        job = {"id": delivery_id, "user": chat.user, "text": chat.text}
+        try:
+            await self._services.jobs.enqueue(ASYNC_JOB, job)
+        except StorageUnavailable:
+            # Redis is down: still answer, from this instance's memory.
+            self._services.tasks.spawn(self._run_job(job), name=f"webhook-async-{delivery_id}")
         return Stored(202, {"accepted": True, "id": delivery_id})
 
-    async def _later(self, incoming: Incoming, delivery_id: str, sender: CallbackSender) -> None:
+    async def _run_job(self, job: dict[str, Any]) -> None:
+        """Answer and deliver once: a delivery record stops a re-run job from posting twice."""
+        if self._callback is None:
+            return
+        delivered = f"webhook:delivered:{job['id']}"
+        with contextlib.suppress(StorageUnavailable):
+            if await self._services.storage.get(delivered) is not None:
+                return
+        incoming = Incoming(platform=PLATFORM, conversation=Conversation(PLATFORM, job["user"]),
+                            user_id=job["user"], text=job["text"], user_name=job["user"])
         try:
             answer = await self._answer(incoming)
         except Forbidden:
             return
-        await sender.deliver(delivery_id, {"id": delivery_id, "user": incoming.user_id,
-                                           "status": answer.status, **answer.body})
+        payload = {"id": job["id"], "user": job["user"], "status": answer.status, **answer.body}
+        if await self._callback.deliver(job["id"], payload):
+            with contextlib.suppress(StorageUnavailable):
+                await self._services.storage.set(delivered, "1", 24 * 3600.0)
 
     async def _stream(self, request: web.Request, incoming: Incoming) -> web.StreamResponse:
         response = web.StreamResponse(headers={

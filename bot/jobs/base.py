@@ -1,0 +1,88 @@
+"""Durable background jobs: work acknowledged before it is answered survives a crash or a deploy.
+
+Redis: one Stream with a consumer group; any instance may run a job, and one whose worker died is
+re-claimed (XAUTOCLAIM) after `claim_idle` seconds. Memory: the same path on an in-process queue
+(single instance). Handlers must be idempotent in effect (adapters keep a delivery record).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from bot.tasks import TaskOwner
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[dict[str, Any]], Awaitable[None]]
+MAX_ATTEMPTS = 5
+
+
+class JobQueue(Protocol):
+    """Enqueue named jobs; registered handlers run them on some instance."""
+
+    kind: str
+
+    def register(self, name: str, handler: Handler) -> None:
+        """Route jobs called `name` to `handler`."""
+        ...
+
+    async def enqueue(self, name: str, payload: dict[str, Any]) -> None:
+        """Record a job durably (or raise StorageUnavailable)."""
+        ...
+
+    async def start(self) -> None:
+        """Start consuming."""
+        ...
+
+    async def stop(self, seconds: float) -> None:
+        """Stop taking jobs; give running ones `seconds`; leave the rest for another instance."""
+        ...
+
+
+class Runner:
+    """Shared part: the handler registry and bounded concurrent execution."""
+
+    def __init__(self, tasks: TaskOwner, concurrency: int) -> None:
+        self._handlers: dict[str, Handler] = {}
+        self._tasks = tasks
+        self._slots = asyncio.Semaphore(concurrency)
+        self._stopping = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._running: set[asyncio.Task[Any]] = set()
+
+    def register(self, name: str, handler: Handler) -> None:
+        """Route jobs called `name` to `handler`."""
+        self._handlers[name] = handler
+
+    async def _run(self, name: str, payload: dict[str, Any]) -> bool:
+        """True when the job is finished (done, or unknown/failed beyond retrying)."""
+        handler = self._handlers.get(name)
+        if handler is None:
+            log.error("job %r has no handler; dropping it", name)
+            return True
+        try:
+            await handler(payload)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the task owner of jobs: a failing job must not stop the worker
+            log.exception("job %r failed", name)
+            return False
+        return True
+
+    def _launch(self, coro: Awaitable[None], name: str) -> None:
+        task = self._tasks.spawn(self._guarded(coro), name=name)
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def _guarded(self, coro: Awaitable[None]) -> None:
+        try:
+            await coro
+        finally:
+            self._slots.release()
+
+    async def _wait_running(self, seconds: float) -> None:
+        if self._running:
+            await asyncio.wait(set(self._running), timeout=seconds)

@@ -1,0 +1,126 @@
+"""Redis Stream job queue: XADD, XREADGROUP, XACK, and XAUTOCLAIM for jobs whose worker died."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import time
+import uuid
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError, ResponseError
+
+from bot.errors import StorageUnavailable
+from bot.jobs.base import MAX_ATTEMPTS, Runner
+from bot.tasks import TaskOwner
+
+log = logging.getLogger(__name__)
+
+GROUP = "workers"
+MAX_LEN = 100_000  # bounds the stream if consumers fall far behind
+
+
+class RedisJobs(Runner):
+    """Jobs shared by every instance on the same Redis and key prefix."""
+
+    kind = "redis"
+
+    def __init__(self, url: str, prefix: str, tasks: TaskOwner, concurrency: int = 256,
+                 claim_idle: float = 60.0, block: float = 1.0) -> None:
+        super().__init__(tasks, concurrency)
+        self._redis = aioredis.from_url(url, decode_responses=True, socket_connect_timeout=1.0,
+                                        socket_timeout=None)
+        self._stream, self._tries = f"{prefix}jobs", f"{prefix}jobtries"
+        self._consumer = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self._claim_idle = claim_idle
+        self._block_ms = int(block * 1000)
+
+    async def enqueue(self, name: str, payload: dict[str, Any]) -> None:
+        """XADD; StorageUnavailable when Redis cannot take it."""
+        fields: dict[Any, Any] = {"name": name, "payload": json.dumps(payload, ensure_ascii=False)}
+        try:
+            await self._redis.xadd(self._stream, fields, maxlen=MAX_LEN, approximate=True)
+        except (RedisError, OSError) as exc:
+            raise StorageUnavailable(f"redis enqueue: {type(exc).__name__}") from exc
+
+    async def start(self) -> None:
+        """Start the consumer loop (the group is created on first use)."""
+        self._loop_task = asyncio.create_task(self._consume(), name="jobs-redis")
+
+    async def _ensure_group(self) -> None:
+        try:
+            await self._redis.xgroup_create(self._stream, GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def _consume(self) -> None:
+        backoff, ready, next_claim = 0.5, False, 0.0
+        while not self._stopping.is_set():
+            try:
+                if not ready:
+                    await self._ensure_group()
+                    ready = True
+                if time.monotonic() >= next_claim:
+                    next_claim = time.monotonic() + self._claim_idle / 2
+                    await self._reclaim()
+                batches: Any = await self._redis.xreadgroup(
+                    GROUP, self._consumer, {self._stream: ">"}, count=16, block=self._block_ms)
+                for _, entries in batches or ():
+                    for entry_id, fields in entries:
+                        await self._dispatch(entry_id, fields)
+                backoff = 0.5
+            except (RedisError, OSError) as exc:
+                log.warning("jobs: redis unavailable (%s); retrying in %.1f s",
+                            type(exc).__name__, backoff)
+                ready = False
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _reclaim(self) -> None:
+        """Take over jobs another worker took but did not finish within `claim_idle`."""
+        result: Any = await self._redis.xautoclaim(self._stream, GROUP, self._consumer,
+                                              min_idle_time=int(self._claim_idle * 1000),
+                                              start_id="0-0", count=16)
+        for entry_id, fields in result[1]:
+            if fields:  # entries deleted meanwhile come back empty
+                log.info("jobs: re-claimed %s from a stalled worker", entry_id)
+                await self._dispatch(entry_id, fields)
+
+    async def _dispatch(self, entry_id: str, fields: dict[str, str]) -> None:
+        await self._slots.acquire()
+        self._launch(self._attempt(entry_id, fields), name=f"job-{entry_id}")
+
+    async def _attempt(self, entry_id: str, fields: dict[str, str]) -> None:
+        name = fields.get("name", "")
+        try:
+            payload = json.loads(fields.get("payload", "{}"))
+        except json.JSONDecodeError:
+            log.error("job %s has an unreadable payload; dropping it", entry_id)
+            payload = None
+        done = payload is None or await self._run(name, payload)
+        try:
+            if not done:
+                tries = await self._redis.hincrby(self._tries, entry_id, 1)
+                if tries < MAX_ATTEMPTS:
+                    return  # stays pending: re-claimed after claim_idle
+                log.error("job %s (%s) given up after %d attempts", entry_id, name, tries)
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.xack(self._stream, GROUP, entry_id)
+                pipe.xdel(self._stream, entry_id)
+                pipe.hdel(self._tries, entry_id)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            log.warning("jobs: could not record the end of %s: %s", entry_id, type(exc).__name__)
+
+    async def stop(self, seconds: float) -> None:
+        """Stop reading; running jobs get `seconds`; unacknowledged ones go to other instances."""
+        self._stopping.set()
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+        await self._wait_running(seconds)
+        await self._redis.aclose()

@@ -1,0 +1,114 @@
+"""Durable jobs: run once, retried on failure, and finished by another instance after a crash."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from bot.jobs import JobQueue, MemoryJobs, RedisJobs
+from bot.tasks import TaskOwner
+
+Factory = Callable[..., JobQueue]
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def make_queue(request: pytest.FixtureRequest) -> AsyncIterator[Factory]:
+    """Build queues of one backend; every queue built is stopped at the end."""
+    made: list[JobQueue] = []
+
+    def make(claim_idle: float = 60.0) -> JobQueue:
+        tasks = TaskOwner()
+        if request.param == "memory":
+            queue: JobQueue = MemoryJobs(tasks, retry_delay=0.01)
+        else:
+            queue = RedisJobs(request.getfixturevalue("redis_url"), "jobs-test:", tasks,
+                              claim_idle=claim_idle, block=0.1)
+        made.append(queue)
+        return queue
+
+    yield make
+    for queue in made:
+        await queue.stop(1)
+
+
+async def test_an_enqueued_job_runs_with_its_payload(make_queue: Factory) -> None:
+    seen: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    queue = make_queue()
+    queue.register("greet", seen.put)
+    await queue.start()
+    await queue.enqueue("greet", {"who": "世界"})
+    assert await asyncio.wait_for(seen.get(), 5) == {"who": "世界"}
+
+
+async def test_a_failing_job_is_retried_until_it_succeeds(make_queue: Factory) -> None:
+    attempts: list[int] = []
+    done = asyncio.Event()
+
+    async def flaky(payload: dict[str, Any]) -> None:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise RuntimeError("transient")
+        done.set()
+
+    queue = make_queue(claim_idle=0.2)
+    queue.register("flaky", flaky)
+    await queue.start()
+    await queue.enqueue("flaky", {})
+    await asyncio.wait_for(done.wait(), 10)
+    assert len(attempts) == 3
+
+
+async def test_each_job_runs_once_across_two_instances(redis_url: str) -> None:
+    ran: list[int] = []
+    all_ran = asyncio.Event()
+
+    async def record(payload: dict[str, Any]) -> None:
+        ran.append(payload["n"])
+        if len(ran) == 20:
+            all_ran.set()
+
+    queues = [RedisJobs(redis_url, "twice:", TaskOwner(), block=0.1) for _ in range(2)]
+    for queue in queues:
+        queue.register("count", record)
+        await queue.start()
+    try:
+        for n in range(20):
+            await queues[n % 2].enqueue("count", {"n": n})
+        await asyncio.wait_for(all_ran.wait(), 10)
+        await asyncio.sleep(0.3)  # room for a wrongly repeated job to show up
+    finally:
+        for queue in queues:
+            await queue.stop(1)
+    assert sorted(ran) == list(range(20))
+
+
+async def test_a_job_whose_worker_stopped_midway_is_finished_by_another_instance(
+    redis_url: str,
+) -> None:
+    started, finished = asyncio.Event(), asyncio.Event()
+
+    async def hang(payload: dict[str, Any]) -> None:
+        started.set()
+        await asyncio.sleep(3600)
+
+    async def finish(payload: dict[str, Any]) -> None:
+        finished.set()
+
+    dying_tasks = TaskOwner()
+    dying = RedisJobs(redis_url, "crash-test:", dying_tasks, claim_idle=0.3, block=0.1)
+    dying.register("work", hang)
+    await dying.start()
+    await dying.enqueue("work", {"id": 1})
+    await asyncio.wait_for(started.wait(), 5)
+    await dying.stop(0.05)  # the deploy's drain bound passes; the job was never acknowledged
+    survivor = RedisJobs(redis_url, "crash-test:", TaskOwner(), claim_idle=0.3, block=0.1)
+    survivor.register("work", finish)
+    await survivor.start()
+    try:
+        await asyncio.wait_for(finished.wait(), 10)
+    finally:
+        await survivor.stop(1)
+        await dying_tasks.drain(0)
