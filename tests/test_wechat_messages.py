@@ -113,6 +113,19 @@ async def test_voice_without_recognition_gets_a_polite_text(start_service: Start
     assert reply.content == TEXTS["voice_unsupported"]
 
 
+async def test_voice_without_recognition_is_downloaded_and_transcribed(
+    start_service: StartService, fake_openai: FakeOpenAI
+) -> None:
+    async with wechat_api() as api:
+        api.media["v1"] = (b"ID3 fake mp3", "audio/mpeg")
+        pusher = await start_wechat(start_service, api=api, **FAST)
+        fields = "<MediaId><![CDATA[v1]]></MediaId><Format><![CDATA[amr]]></Format>"
+        reply, _ = await pusher.push(message_xml("voice", fields))
+    assert reply is not None
+    assert reply.content is not None
+    assert reply.content.endswith(f"You said: {fake_openai.transcript}")
+
+
 async def test_image_without_vision_gets_a_polite_text(start_service: StartService) -> None:
     pusher = await start_wechat(start_service, **FAST)
     fields = "<PicUrl><![CDATA[http://pic]]></PicUrl><MediaId><![CDATA[m]]></MediaId>"

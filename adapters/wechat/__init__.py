@@ -41,7 +41,7 @@ class WeChatAdapter:
         producer = Producer(settings, services, outbox, self.api)
         deadline = Deadline(settings, services.storage, services.tasks, outbox, producer)
         self._endpoint = Endpoint(settings, cipher, deadline, outbox, services.tasks,
-                                  services.settings.llm.vision)
+                                  services.settings.llm.vision, media=self.api is not None)
 
     def routes(self) -> Sequence[web.RouteDef]:
         """`GET /wechat` and `POST /wechat`."""

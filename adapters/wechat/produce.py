@@ -54,6 +54,8 @@ class Producer:
         attachments: tuple[Attachment, ...] = ()
         if msg.kind == "image":
             attachments = (await self._image(msg),)
+        elif msg.kind == "voice" and not msg.text:
+            attachments = await self._voice(msg)
         return Incoming(
             platform=PLATFORM,
             conversation=Conversation(PLATFORM, msg.openid),
@@ -75,3 +77,18 @@ class Producer:
             except (aiohttp.ClientError, TimeoutError) as exc:
                 log.warning("wechat: media download failed (%s)", type(exc).__name__)
         return Attachment(kind="image", mime="image/jpeg", url=msg.pic_url or None)
+
+    async def _voice(self, msg: Inbound) -> tuple[Attachment, ...]:
+        """The recording (AMR from WeChat) for the pipeline to transcribe; none when unavailable."""
+        if self._api is None or not msg.media_id:
+            return ()
+        try:
+            data, mime = await self._api.download_media(msg.media_id)
+        except WeChatAPIError as exc:
+            log.warning("wechat: voice download failed, errcode %s (%s)", exc.code, exc.meaning)
+            return ()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("wechat: voice download failed (%s)", type(exc).__name__)
+            return ()
+        mime = mime if mime.startswith("audio/") else "audio/amr"
+        return (Attachment(kind="audio", mime=mime, data=data, name=f"{msg.media_id}.{mime[6:]}"),)

@@ -29,13 +29,14 @@ class Endpoint:
     """Verifies, decrypts, parses and dispatches; answers encrypted exactly when asked encrypted."""
 
     def __init__(self, settings: WeChatSettings, cipher: Cipher | None, deadline: Deadline,
-                 outbox: Outbox, tasks: TaskOwner, vision: bool) -> None:
+                 outbox: Outbox, tasks: TaskOwner, vision: bool, media: bool) -> None:
         self._s = settings
         self._cipher = cipher
         self._deadline = deadline
         self._outbox = outbox
         self._tasks = tasks
         self._vision = vision
+        self._media = media  # the media API is reachable (AppID and AppSecret set)
 
     async def verify(self, request: web.Request) -> web.Response:
         """URL verification: a correct signature gets `echostr` back, as received."""
@@ -86,7 +87,9 @@ class Endpoint:
                 return more
         if msg.kind in ("text", "voice") and msg.text.strip():
             return await self._deadline.answer(msg, started)
-        if msg.kind == "voice":
+        if msg.kind == "voice":  # no Recognition: download and transcribe when the API is there
+            if self._media and msg.media_id:
+                return await self._deadline.answer(msg, started)
             return Served(texts["voice_unsupported"])
         if msg.kind == "image":
             if self._vision:
