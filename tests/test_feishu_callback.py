@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 
 from adapters import feishu
+from bot.app import ADAPTERS
 from tests.conftest import RunningService, StartService, base_config
 from tests.fakes.feishu import (
+    BOT_OPEN_ID,
     TOKEN,
     FakeFeishu,
     encrypted_request,
@@ -150,3 +152,30 @@ async def test_two_instances_on_one_redis_reply_once(
     await settle(second.services.tasks)
     assert len(fake_openai.chat_calls) == 1
     assert len(fake_feishu.ops("reply")) == 1
+
+
+async def test_self_check_fetches_the_tenant_token_and_bot_identity(
+    start_service: StartService, fake_feishu: FakeFeishu
+) -> None:
+    service = await service_for(start_service, fake_feishu)
+    adapter = service.server.app[ADAPTERS][0]
+    checks = await adapter.check()
+    assert [(c.ok, BOT_OPEN_ID in c.detail) for c in checks] == [(True, True)]
+
+
+async def test_self_check_fails_with_a_wrong_app_secret(
+    start_service: StartService, fake_feishu: FakeFeishu
+) -> None:
+    service = await service_for(start_service, fake_feishu, FEISHU_APP_SECRET="wrong")
+    checks = await service.server.app[ADAPTERS][0].check()
+    assert [(c.ok, "10014" in c.detail) for c in checks] == [(False, True)]
+
+
+async def test_events_during_shutdown_get_503_so_feishu_redelivers(
+    start_service: StartService, fake_feishu: FakeFeishu, fake_openai: FakeOpenAI
+) -> None:
+    service = await service_for(start_service, fake_feishu)
+    await service.services.tasks.drain(0.1)
+    body, headers = encrypted_request(message_event("hello"))
+    status, _ = await post_event(service.http, service.url, body, headers)
+    assert (status, fake_openai.chat_calls) == (503, [])

@@ -36,6 +36,11 @@ class Inbound:
         self._api = api
         self._bot_open_id = ""
 
+    @property
+    def closing(self) -> bool:
+        """True once the service drains: new events should be left for redelivery."""
+        return self._services.tasks.closing
+
     async def receive(self, payload: dict[str, Any]) -> None:
         """Claim the event once across retries and instances, then process it in the background."""
         message = parse_message(payload)

@@ -25,5 +25,8 @@ class Callback:
         payload = open_callback(body, request.headers, self._keys, self._clock())
         if payload.get("type") == "url_verification":
             return web.json_response({"challenge": str(payload.get("challenge", ""))})
+        if self._inbound.closing:
+            # Shutting down: a 503 makes Feishu redeliver, to another instance or after the restart.
+            raise web.HTTPServiceUnavailable(reason="shutting down")
         await self._inbound.receive(payload)
         return web.json_response({"msg": "success"})
