@@ -84,27 +84,55 @@ async def test_bad_config_is_one_line_without_a_traceback(fake_openai: FakeOpenA
     assert err.strip() == "config error: BOT_PORT (server.port): expected an integer, got 'abc'"
 
 
-async def test_serve_answers_and_stops_cleanly_on_sigterm(fake_openai: FakeOpenAI) -> None:
+async def wait_until_serving(http: aiohttp.ClientSession, port: int) -> None:
+    for _ in range(100):  # bounded: up to ~10 s for start-up
+        try:
+            async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
+                if response.status == 200:
+                    return
+        except aiohttp.ClientConnectionError:
+            await asyncio.sleep(0.1)
+    raise AssertionError("the service did not start")
+
+
+async def serve(fake_openai: FakeOpenAI) -> tuple[asyncio.subprocess.Process, int]:
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port),
         cwd=ROOT, env=environment(fake_openai, BOT_API_KEYS="k"),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
     )
+    return proc, port
+
+
+async def chat_once(http: aiohttp.ClientSession, port: int, text: str) -> object:
+    async with http.post(f"http://127.0.0.1:{port}/api/chat", json={"user": "u", "text": text},
+                         headers={"Authorization": "Bearer k"}) as response:
+        return await response.json()
+
+
+async def test_serve_answers_and_stops_cleanly_on_sigterm(fake_openai: FakeOpenAI) -> None:
+    proc, port = await serve(fake_openai)
     try:
         async with aiohttp.ClientSession() as http:
-            for _ in range(100):  # bounded: up to ~10 s for start-up
-                try:
-                    async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
-                        if response.status == 200:
-                            break
-                except aiohttp.ClientConnectionError:
-                    await asyncio.sleep(0.1)
-            async with http.post(f"http://127.0.0.1:{port}/api/chat", json={"user": "u", "text": "up?"},
-                                 headers={"Authorization": "Bearer k"}) as response:
-                assert await response.json() == {"reply": "You said: up?"}
+            await wait_until_serving(http, port)
+            assert await chat_once(http, port, "up?") == {"reply": "You said: up?"}
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 0
     assert b"shutting down" in err
+
+
+async def test_sigterm_lets_an_in_flight_answer_finish(fake_openai: FakeOpenAI) -> None:
+    fake_openai.latency = 1.0
+    proc, port = await serve(fake_openai)
+    async with aiohttp.ClientSession() as http:
+        await wait_until_serving(http, port)
+        in_flight = asyncio.ensure_future(chat_once(http, port, "slow one"))
+        await asyncio.wait_for(fake_openai.request_seen.wait(), 10)
+        proc.send_signal(signal.SIGTERM)
+        answer = await asyncio.wait_for(in_flight, 30)
+    await asyncio.wait_for(proc.communicate(), 30)
+    assert answer == {"reply": "You said: slow one"}
+    assert proc.returncode == 0

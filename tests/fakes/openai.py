@@ -53,6 +53,7 @@ class FakeOpenAI:
     images: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     server: LoopbackServer | None = None
+    request_seen: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def url(self) -> str:
@@ -100,6 +101,7 @@ class FakeOpenAI:
         body = await request.json()
         self.received.append(body)
         self.headers.append(dict(request.headers))
+        self.request_seen.set()
         if self.latency:
             await asyncio.sleep(self.latency)
         if self.fail_next:
