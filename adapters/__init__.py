@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from adapters import webhook
+from adapters import feishu, webhook, wechat
 from bot.platform import AdapterFactory
 
 ENABLED: tuple[AdapterFactory, ...] = (
+    wechat.create,
+    feishu.create,
     webhook.create,
 )

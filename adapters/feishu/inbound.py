@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 PLATFORM = "feishu"
 DEDUP_TTL = 8 * 3600.0  # Feishu retries for ~7.1 h (15 s, 5 min, 1 h, 6 h)
 BOT_INFO_TTL = 24 * 3600.0
+JOB = "feishu.message"
 
 
 class Inbound:
@@ -35,6 +36,7 @@ class Inbound:
         self._settings = settings
         self._api = api
         self._bot_open_id = ""
+        services.jobs.register(JOB, self._run_job)
 
     @property
     def closing(self) -> bool:
@@ -42,14 +44,29 @@ class Inbound:
         return self._services.tasks.closing
 
     async def receive(self, payload: dict[str, Any]) -> None:
-        """Claim the event once across retries and instances, then process it in the background."""
+        """Claim the event and its message once across retries and instances, then record a job.
+
+        The job (a Redis Stream entry) survives this instance dying before it answers; a re-run
+        cannot reply twice because replies carry a uuid derived from the message id, and Feishu
+        sends at most one message per uuid.
+        """
         message = parse_message(payload)
         if message is None or not message.message_id:
             return
-        if message.event_id and not await self._claim(f"feishu:event:{message.event_id}"):
-            log.info("feishu: duplicate event %s ignored", message.event_id)
-            return
-        self._services.tasks.spawn(self.process(message), name=f"feishu:{message.message_id}")
+        for key in (f"feishu:event:{message.event_id}" if message.event_id else "",
+                    f"feishu:message:{message.message_id}"):
+            if key and not await self._claim(key):
+                log.info("feishu: duplicate %s ignored", key)
+                return
+        try:
+            await self._services.jobs.enqueue(JOB, payload)
+        except StorageUnavailable:
+            self._services.tasks.spawn(self.process(message), name=f"feishu:{message.message_id}")
+
+    async def _run_job(self, payload: dict[str, Any]) -> None:
+        message = parse_message(payload)
+        if message is not None:
+            await self.process(message)
 
     def spawn_receive(self, payload: dict[str, Any]) -> None:
         """`receive` as an owned background task (for the long connection's thread hand-off)."""
@@ -125,7 +142,7 @@ class Inbound:
             user_id=message.sender_id,
             text=text_for_model(message, bot_id),
             message_id=message.message_id,
-            dedup_key=f"feishu:{message.message_id}",
+            dedup_key=None,  # claimed in `receive`, so a re-run job is not dropped as a duplicate
             attachments=attachments,
             is_group=message.is_group,
             mentioned=message.is_group,
