@@ -1,0 +1,267 @@
+"""The benchmark: start Redis, the fakes and each target as processes, drive them, report.
+
+Placement on a 2-core machine: the process under test (the service or a bare handler) alone on
+CPU 0; the load generator, the fake Feishu Open API (inside it), the fake LLM and Redis on CPU 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+import xmltodict
+
+from bench import procs
+from bench.client import Connection, request_bytes
+from bench.load import BenchFeishu, Load
+from bench.report import machine, markdown
+from bench.scenarios import (
+    _CRYPTO,
+    API_KEY,
+    SCENARIOS,
+    WECHAT_AES_KEY,
+    WECHAT_APP_ID,
+    WECHAT_TOKEN,
+    Scenario,
+)
+from tests.fakes.feishu import feishu_env
+from tests.fakes.server import LoopbackServer
+
+ALL = tuple(SCENARIOS)
+TARGETS = ("wechat_plain", "bare_verify", "bare_llm")
+
+
+@dataclass(frozen=True)
+class Step:
+    """Scenarios run at these levels with this fake LLM latency, each level for `seconds`."""
+
+    latency: float
+    scenarios: tuple[str, ...]
+    levels: tuple[int, ...]
+    seconds: float
+
+
+PLANS: dict[str, tuple[Step, ...]] = {
+    "quick": (Step(0.0, ALL, (16, 128), 2.0),
+              Step(0.5, TARGETS[:1] + TARGETS[2:], (128,), 3.0),
+              Step(2.0, TARGETS[:1] + TARGETS[2:], (1024,), 6.0)),
+    "default": (Step(0.0, ALL, (1, 16, 128, 1024), 4.0),
+                Step(0.5, ("wechat_plain", "api_chat", "bare_llm"), (128,), 5.0),
+                Step(2.0, ("wechat_plain", "api_chat", "bare_llm"), (1024,), 8.0)),
+    "full": (Step(0.0, ALL, (1, 16, 128, 1024), 8.0),
+             Step(0.5, ALL, (16, 128, 1024), 8.0),
+             Step(2.0, ALL, (128, 1024), 10.0)),
+}
+
+
+class Bench:
+    """The shared processes (Redis, fake LLM, fake Feishu) and the targets started per scenario."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.redis = procs.redis(workdir)
+        port = procs.free_port()
+        self.llm = procs.Proc("fake-llm", procs.python("bench.fakellm", "--port", str(port)), port)
+        self.llm.wait_port()
+        self.store = aioredis.from_url(f"redis://127.0.0.1:{self.redis.port}/0")
+        self.feishu = BenchFeishu()
+        self.numbers = 0
+        self.results: list[dict[str, Any]] = []
+
+    async def start(self) -> None:
+        """The fake Feishu Open API runs inside this process (it resolves the waiting futures)."""
+        self.feishu.server = await LoopbackServer(self.feishu.app()).start()
+
+    async def close(self) -> None:
+        """Stop the shared processes."""
+        await self.store.aclose()
+        if self.feishu.server is not None:
+            await self.feishu.server.close()
+        self.llm.stop()
+        self.redis.stop()
+
+    def _config(self) -> Path:
+        config = {
+            "server": {"host": "127.0.0.1"},
+            "llm": {"max_retries": 0, "timeout": 30, "max_concurrency": 4096},
+            "limits": {"per_user_per_minute": 0, "per_user_per_day": 0},
+            "prompts": {"dir": str(procs.ROOT / "prompts"), "default": "assistant"},
+            "log": {"level": "INFO"},
+        }
+        path = self.workdir / "config.yaml"
+        path.write_text(json.dumps(config), encoding="utf-8")  # JSON is YAML
+        return path
+
+    def target(self, scenario: Scenario) -> procs.Proc:
+        """Start the process under test for `scenario`, pinned to CPU 0."""
+        port = procs.free_port()
+        llm = f"http://127.0.0.1:{self.llm.port}/v1"
+        if scenario.target == "service":
+            env = {"OPENAI_BASE_URL": llm, "OPENAI_API_KEY": "sk-bench", "BOT_API_KEYS": API_KEY,
+                   "REDIS_URL": f"redis://127.0.0.1:{self.redis.port}/0", "WECHAT_TOKEN": WECHAT_TOKEN,
+                   "WECHAT_ENCODING_AES_KEY": WECHAT_AES_KEY, "WECHAT_APP_ID": WECHAT_APP_ID,
+                   **feishu_env(self.feishu)}
+            argv = procs.python("bench.serve", "serve", "--config", str(self._config()), "--port", str(port))
+        else:
+            mode = scenario.target.removeprefix("bare_")
+            argv, env = procs.python("bench.bare", "--port", str(port), "--mode", mode, "--llm", llm), {}
+        proc = procs.Proc(scenario.target, argv, port, env, self.workdir / f"{scenario.target}.log")
+        procs.pin(proc.pid, {0})
+        proc.wait_port()
+        return proc
+
+    async def set_latency(self, seconds: float) -> None:
+        """Tell the fake LLM its latency."""
+        connection = Connection(self.llm.port)
+        await connection.send(request_bytes("POST", "/control/latency", str(seconds).encode()), 5)
+        connection.close()
+
+    def _load(self, scenario: Scenario, proc: procs.Proc, level: int) -> Load:
+        self.numbers += 1
+        feishu = self.feishu if scenario.feishu else None
+        return Load(scenario, proc.port, level, f"r{self.numbers}", self.numbers * 10_000_000, feishu)
+
+    async def preflight(self, scenario: Scenario, proc: procs.Proc) -> None:
+        """One message checked in full, then a short warm-up; RuntimeError when it does not work."""
+        load = self._load(scenario, proc, 1)
+        await load.run(10.0, 1)
+        if load.tally.errors or not load.tally.latencies:
+            raise RuntimeError(f"{scenario.name}: preflight failed: {load.tally.first_error}")
+        if scenario.name == "wechat_safe":
+            await self._check_safe(proc)
+        await self._load(scenario, proc, 16).run(0.5, 200)
+
+    async def _check_safe(self, proc: procs.Proc) -> None:
+        connection = Connection(proc.port)
+        _, body = await connection.send(SCENARIOS["wechat_safe"].build("check", 1), 10)
+        connection.close()
+        text = body.decode()
+        envelope = xmltodict.parse(text)["xml"]
+        plain = _CRYPTO.decrypt_message(text, envelope["MsgSignature"], envelope["TimeStamp"],
+                                        envelope["Nonce"])
+        if "fake model" not in plain:
+            raise RuntimeError("wechat_safe: the decrypted reply does not carry the answer")
+
+    async def measure(self, scenario: Scenario, proc: procs.Proc, level: int, latency: float,
+                      seconds: float) -> dict[str, Any]:
+        """One level of one scenario, with the process and Redis figures around it."""
+        await self.store.config_resetstat()
+        base_rss = proc.memory_kb()
+        proc.reset_peak()
+        cpu = proc.cpu_seconds()
+        side = time.process_time() + self.llm.cpu_seconds() + self.redis.cpu_seconds()
+        load = self._load(scenario, proc, level)
+        elapsed = await load.run(seconds, int(seconds * 12_000) + level)
+        await asyncio.sleep(0.3)  # background work after the answer (WeChat's settle, history)
+        cpu = proc.cpu_seconds() - cpu
+        side = time.process_time() + self.llm.cpu_seconds() + self.redis.cpu_seconds() - side
+        stats = await self.store.info("stats")
+        return summarize(scenario, level, latency, load, elapsed, {
+            "cpu": cpu, "side_cpu": side, "base_rss_kb": base_rss,
+            "peak_rss_kb": max(proc.memory_kb("VmHWM"), proc.memory_kb()),
+            "redis_reads": int(stats["total_reads_processed"]) - 1,
+            "redis_commands": int(stats["total_commands_processed"]) - 1,
+        })
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def summarize(scenario: Scenario, level: int, latency: float, load: Load, elapsed: float,
+              figures: dict[str, float]) -> dict[str, Any]:
+    """The row of one run."""
+    tally = load.tally
+    done = len(tally.latencies)
+    own = [x - (latency if scenario.llm else 0.0) for x in tally.latencies]
+    per = 1000.0 / max(done, 1)
+    result: dict[str, Any] = {
+        "scenario": scenario.name, "level": level, "latency_ms": latency * 1000, "answered": done,
+        "errors": tally.errors, "late": tally.late, "first_error": tally.first_error,
+        "seconds": round(elapsed, 3), "rate": done / elapsed if elapsed else 0.0,
+        "own_p50_ms": _pct(own, 0.5) * 1000, "own_p99_ms": _pct(own, 0.99) * 1000,
+        "cpu_s_per_1000": figures["cpu"] * per, "side_cpu_pct": 100 * figures["side_cpu"] / elapsed,
+        "peak_rss_mb": figures["peak_rss_kb"] / 1024,
+        "rss_growth_mb_per_1000": (figures["peak_rss_kb"] - figures["base_rss_kb"]) / 1024 / level * 1000,
+        "redis_rt_per_msg": figures["redis_reads"] / max(done, 1),
+        "redis_cmds_per_msg": figures["redis_commands"] / max(done, 1),
+    }
+    if tally.acks:
+        result.update(ack_p50_ms=_pct(tally.acks, 0.5) * 1000, ack_p99_ms=_pct(tally.acks, 0.99) * 1000,
+                      reply_p50_ms=_pct(tally.replies, 0.5) * 1000,
+                      reply_p99_ms=_pct(tally.replies, 0.99) * 1000)
+    return result
+
+
+async def run_plan(bench: Bench, plan: tuple[Step, ...], only: set[str] | None) -> None:
+    """Every step of the plan; the target process is restarted for each scenario."""
+    for step in plan:
+        await bench.set_latency(step.latency)
+        for name in step.scenarios:
+            if only and name not in only:
+                continue
+            scenario = SCENARIOS[name]
+            await bench.store.flushall()
+            proc = bench.target(scenario)
+            try:
+                await bench.preflight(scenario, proc)
+                for level in step.levels:
+                    row = await bench.measure(scenario, proc, level, step.latency, step.seconds)
+                    bench.results.append(row)
+                    _progress(row)
+            finally:
+                proc.stop()
+
+
+def _progress(row: dict[str, Any]) -> None:
+    sys.stderr.write(
+        f"{row['scenario']:>13} x{row['level']:<5} llm {row['latency_ms']:>5.0f} ms: "
+        f"{row['rate']:8.1f} msg/s  own p50 {row['own_p50_ms']:7.1f} p99 {row['own_p99_ms']:7.1f} ms  "
+        f"cpu {row['cpu_s_per_1000']:5.2f} s/1000  rss {row['peak_rss_mb']:6.1f} MB  "
+        f"redis {row['redis_rt_per_msg']:4.1f} rt  err {row['errors']} late {row['late']}  "
+        f"side {row['side_cpu_pct']:3.0f}%\n")
+    if row["first_error"]:
+        sys.stderr.write(f"    first error: {row['first_error']}\n")
+
+
+async def _main(args: argparse.Namespace) -> int:
+    procs.pin(os.getpid(), {1})  # the load side; children started from here inherit it
+    workdir = Path(tempfile.mkdtemp(prefix="imbot-bench-"))
+    bench = Bench(workdir)
+    try:
+        await bench.start()
+        await run_plan(bench, PLANS[args.mode], set(args.only.split(",")) if args.only else None)
+    finally:
+        await bench.close()
+    out = Path(args.out) if args.out else workdir
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps({"machine": machine(), "mode": args.mode,
+                                                  "results": bench.results}, indent=1))
+    table = markdown(bench.results, args.mode)
+    (out / "results.md").write_text(table)
+    sys.stdout.write(table + f"\n(results and logs in {out}, service logs in {workdir})\n")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    """`python -m bench [--quick | --full] [--only a,b] [--out DIR]`."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--quick", dest="mode", action="store_const", const="quick")
+    group.add_argument("--full", dest="mode", action="store_const", const="full")
+    parser.set_defaults(mode="default")
+    parser.add_argument("--only", help="comma-separated scenario names: " + ", ".join(ALL))
+    parser.add_argument("--out", help="directory for results.json and results.md")
+    return asyncio.run(_main(parser.parse_args(argv)))
