@@ -44,6 +44,7 @@ class StorageSettings:
 
     redis_url: Secret = field(default_factory=Secret)
     key_prefix: str = "imbot:"
+    job_claim_idle: float = 60.0  # a job silent this long (its worker died) goes to another instance
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +133,7 @@ def from_section(root: Section) -> Settings:
         storage=StorageSettings(
             redis_url=storage.secret("redis_url", env="REDIS_URL"),
             key_prefix=storage.text("key_prefix", "imbot:"),
+            job_claim_idle=storage.number("job_claim_idle", 60.0, minimum=0.5),
         ),
         history=HistorySettings(
             max_turns=history.integer("max_turns", 20, minimum=0),

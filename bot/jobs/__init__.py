@@ -16,9 +16,9 @@ from bot.tasks import TaskOwner
 __all__ = ["Handler", "JobQueue", "MemoryJobs", "RedisJobs", "open_jobs"]
 
 
-def open_jobs(settings: StorageSettings, tasks: TaskOwner, claim_idle: float = 60.0) -> JobQueue:
+def open_jobs(settings: StorageSettings, tasks: TaskOwner) -> JobQueue:
     """The queue matching the storage backend."""
     if settings.redis_url:
         return RedisJobs(settings.redis_url.reveal(), settings.key_prefix, tasks,
-                         claim_idle=claim_idle)
+                         claim_idle=settings.job_claim_idle)
     return MemoryJobs(tasks)

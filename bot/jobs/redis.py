@@ -102,7 +102,11 @@ class RedisJobs(Runner):
         except json.JSONDecodeError:
             log.error("job %s has an unreadable payload; dropping it", entry_id)
             payload = None
-        done = payload is None or await self._run(name, payload)
+        beat = asyncio.create_task(self._heartbeat(entry_id), name=f"job-beat-{entry_id}")
+        try:
+            done = payload is None or await self._run(name, payload)
+        finally:
+            beat.cancel()
         try:
             if not done:
                 tries = await self._redis.hincrby(self._tries, entry_id, 1)
@@ -116,6 +120,18 @@ class RedisJobs(Runner):
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             log.warning("jobs: could not record the end of %s: %s", entry_id, type(exc).__name__)
+
+    async def _heartbeat(self, entry_id: str) -> None:
+        """Keep a running job's idle time low, so a slow job is not re-claimed while it runs."""
+        while not self._stopping.is_set():
+            await asyncio.sleep(self._claim_idle / 3)
+            if self._stopping.is_set():
+                return  # stopping: what is not finished in time goes to another instance
+            try:  # XCLAIM to ourselves resets the idle time (JUSTID: not counted as a delivery)
+                await self._redis.xclaim(self._stream, GROUP, self._consumer, 0, [entry_id],
+                                         justid=True)
+            except (RedisError, OSError) as exc:
+                log.debug("jobs: heartbeat for %s failed: %s", entry_id, type(exc).__name__)
 
     async def stop(self, seconds: float) -> None:
         """Stop reading; running jobs get `seconds`; unacknowledged ones go to other instances."""
