@@ -47,9 +47,10 @@ def main(argv: Sequence[str], factories: Sequence[AdapterFactory]) -> int:
         level=settings.log_level, stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    # The HTTP clients log every request at INFO; our own per-message line already says enough.
-    for noisy in ("httpx", "httpx2", "httpcore", "httpcore2"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    if settings.log_level != "DEBUG":
+        # The HTTP clients log every request at INFO; our per-message line already says enough.
+        for noisy in ("httpx", "httpx2", "httpcore", "httpcore2"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         if args.command == "serve":
             return asyncio.run(serve(settings, factories, args.host, args.port))
