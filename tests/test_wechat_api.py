@@ -92,7 +92,7 @@ async def test_customer_service_refusal_is_logged_with_its_meaning_and_handed_ov
     with caplog.at_level(logging.WARNING):
         await outbox.deliver_late("o1", ["the answer"])
     assert "has not written in 48 h" in caplog.text
-    assert await outbox.take_handover("o1") == "the answer"
+    assert await outbox.take_handover("o1") == ("the answer", [])
 
 
 async def test_check_reports_the_token_fetch(start_service: StartService, fake: FakeWeChatAPI) -> None:

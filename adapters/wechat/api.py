@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import aiohttp
 
@@ -19,7 +20,9 @@ MEANINGS: dict[int, str] = {
     -1: "WeChat is busy; try again later",
     40001: "access token invalid or not the latest (or AppSecret wrong)",
     40003: "invalid openid",
+    40005: "unsupported media file type (pictures: JPG or PNG)",
     40007: "invalid media_id",
+    40009: "picture too large (temporary media: at most 10 MB)",
     40013: "invalid AppID: check WECHAT_APP_ID",
     40014: "invalid access token",
     40125: "invalid AppSecret: check WECHAT_APP_SECRET",
@@ -27,8 +30,10 @@ MEANINGS: dict[int, str] = {
     42001: "access token expired",
     45015: "the subscriber has not written in 48 h (or unsubscribed): cannot push to them",
     45047: "customer-service message quota for this subscriber is used up",
+    41005: "media data missing from the upload",
     48001: "API not authorised: the account is not verified or lacks the customer-service API",
 }
+T = TypeVar("T")
 TOKEN_MARGIN = 300.0  # refresh this long before WeChat's expiry (it rotates 5 min early itself)
 
 
@@ -56,7 +61,7 @@ def check_body(data: Any) -> dict[str, Any]:
 
 
 class WeChatAPI:
-    """Access token, customer-service messages, media download."""
+    """Access token, customer-service messages, media upload and download."""
 
     def __init__(self, http: aiohttp.ClientSession, storage: Storage, base: str, app_id: str,
                  secret: str, stable_token: bool = True) -> None:
@@ -112,16 +117,20 @@ class WeChatAPI:
         except StorageUnavailable:
             return None
 
-    async def call(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """POST JSON with the access token; on a stale-token errcode refresh once and retry."""
+    async def _with_token(self, attempt: Callable[[str], Awaitable[T]]) -> T:
+        """`attempt(token)`; on a stale-token errcode refresh the token once and try again."""
         token = await self.token()
         try:
-            return await self._post(path, payload, token)
+            return await attempt(token)
         except WeChatAPIError as exc:
             if exc.code not in REFRESH_CODES:
                 raise
             log.info("wechat: access token rejected (%s), refreshing once", exc.code)
-        return await self._post(path, payload, await self.token(stale=token))
+        return await attempt(await self.token(stale=token))
+
+    async def call(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """POST JSON with the access token; on a stale-token errcode refresh once and retry."""
+        return await self._with_token(lambda token: self._post(path, payload, token))
 
     async def _post(self, path: str, payload: dict[str, Any], token: str) -> dict[str, Any]:
         url = f"{self._base}{path}"
@@ -134,6 +143,29 @@ class WeChatAPI:
         """A customer-service text message (verified accounts, within 48 h of the user's message)."""
         await self.call("/cgi-bin/message/custom/send",
                         {"touser": openid, "msgtype": "text", "text": {"content": content}})
+
+    async def send_image(self, openid: str, media_id: str) -> None:
+        """A customer-service image message with an uploaded picture."""
+        await self.call("/cgi-bin/message/custom/send",
+                        {"touser": openid, "msgtype": "image", "image": {"media_id": media_id}})
+
+    async def upload_image(self, data: bytes, mime: str) -> str:
+        """Upload a picture as temporary media (kept 3 days by WeChat); its media_id."""
+        name = "image.jpg" if mime in ("image/jpeg", "image/jpg") else "image.png"
+
+        async def attempt(token: str) -> str:
+            form = aiohttp.FormData()  # one per attempt: aiohttp refuses to send a form twice
+            form.add_field("media", data, filename=name, content_type=mime)
+            params = {"access_token": token, "type": "image"}
+            async with self._http.post(f"{self._base}/cgi-bin/media/upload", params=params,
+                                       data=form) as response:
+                answer = await self._json(response)
+            media_id = answer.get("media_id")
+            if not isinstance(media_id, str) or not media_id:
+                raise WeChatAPIError(-2, "upload answer without media_id")
+            return media_id
+
+        return await self._with_token(attempt)
 
     async def download_media(self, media_id: str) -> tuple[bytes, str]:
         """The media's bytes and MIME type; errors come back as JSON with HTTP 200."""

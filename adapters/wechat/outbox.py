@@ -3,6 +3,8 @@
 - `answer:{key}`: a finished answer's parts, served to any retry of the same MsgId;
 - `handover:{openid}`: an answer the subscriber never got, prepended to their next answer;
 - `more:{openid}`: the rest of a long answer, served part by part when they reply 继续 / more.
+
+A part is text, or a picture already uploaded as temporary media (`render.image_part`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import uuid
 import aiohttp
 
 from adapters.wechat.api import WeChatAPI, WeChatAPIError
+from adapters.wechat.render import image_id
 from adapters.wechat.settings import WeChatSettings
 from bot.storage import Storage
 from bot.tasks import TaskOwner
@@ -39,8 +42,8 @@ class Outbox:
         return "" if self._api else self._s.texts["more_hint"]
 
     def with_hint(self, part: str, more: bool) -> str:
-        """`part`, plus the continuation line when more parts wait in storage."""
-        return f"{part}\n\n{self.hint}" if more and self.hint else part
+        """`part`, plus the continuation line when more parts wait in storage (not on pictures)."""
+        return f"{part}\n\n{self.hint}" if more and self.hint and not image_id(part) else part
 
     async def store_answer(self, key: str, parts: list[str]) -> None:
         """Keep a finished answer for retries and wake every instance waiting for it."""
@@ -92,7 +95,10 @@ class Outbox:
         assert self._api is not None
         for index, part in enumerate(parts):
             try:
-                await self._api.send_text(openid, part)
+                if media_id := image_id(part):
+                    await self._api.send_image(openid, media_id)
+                else:
+                    await self._api.send_text(openid, part)
             except WeChatAPIError as exc:
                 log.warning("wechat: customer-service send failed, errcode %s (%s); handing the "
                             "answer over to the next message", exc.code, exc.meaning)
@@ -105,22 +111,23 @@ class Outbox:
             return
 
     async def hand_over(self, openid: str, parts: list[str]) -> None:
-        """Keep an undelivered answer for the subscriber's next message."""
+        """Keep an undelivered answer (text and pictures) for the subscriber's next message."""
         key = f"wechat:handover:{openid}"
         raw = await self._storage.get(key)
-        earlier = json.loads(raw)["text"] if raw else ""
-        text = "\n\n".join(p for p in (earlier, *parts) if p)
-        record = {"id": uuid.uuid4().hex, "text": text}
+        earlier = json.loads(raw) if raw else {}
+        texts = [p for p in (earlier.get("text", ""), *parts) if p and not image_id(p)]
+        pictures = [*earlier.get("pictures", []), *(p for p in parts if image_id(p))]
+        record = {"id": uuid.uuid4().hex, "text": "\n\n".join(texts), "pictures": pictures}
         await self._storage.set(key, json.dumps(record, ensure_ascii=False), self._s.pending_ttl)
 
-    async def take_handover(self, openid: str) -> str:
-        """The handed-over text, taken by exactly one caller; "" when there is none."""
+    async def take_handover(self, openid: str) -> tuple[str, list[str]]:
+        """The handed-over text and picture parts, taken by exactly one caller; ("", []) if none."""
         key = f"wechat:handover:{openid}"
         raw = await self._storage.get(key)
         if not raw:
-            return ""
+            return "", []
         record = json.loads(raw)
         if not await self._storage.claim(f"wechat:handover-taken:{record['id']}", self._s.pending_ttl):
-            return ""
+            return "", []
         await self._storage.delete(key)
-        return str(record["text"])
+        return str(record["text"]), [str(p) for p in record.get("pictures", [])]

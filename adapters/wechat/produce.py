@@ -1,4 +1,5 @@
-"""The answer to one push: the pipeline run, an earlier undelivered answer in front, byte-sized parts."""
+"""The answer to one push: the pipeline run, an earlier undelivered answer in front, byte-sized
+parts, then uploaded pictures."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import aiohttp
 from adapters.wechat.api import WeChatAPI, WeChatAPIError
 from adapters.wechat.outbox import Outbox
 from adapters.wechat.parse import Inbound
+from adapters.wechat.pictures import Pictures
 from adapters.wechat.render import plain_text, split_bytes
 from adapters.wechat.settings import WeChatSettings
 from bot.errors import StorageUnavailable
@@ -30,6 +32,7 @@ class Producer:
         self._services = services
         self._outbox = outbox
         self._api = api
+        self._pictures = Pictures(api, services.http)
 
     async def __call__(self, msg: Inbound) -> list[str]:
         """Never raises: a failure still becomes text the subscriber can read."""
@@ -38,17 +41,22 @@ class Producer:
         reply = replier.reply
         if reply is None:  # a duplicate the pipeline already answered elsewhere
             return []
-        text = reply.text
         try:
-            earlier = await self._outbox.take_handover(msg.openid)
+            earlier, earlier_pictures = await self._outbox.take_handover(msg.openid)
         except StorageUnavailable:
-            earlier = ""
+            earlier, earlier_pictures = "", []
+        pictures = await self._pictures.parts(reply.images)
+        text = self._s.texts["image_failed"] if reply.images and not pictures else reply.text
         if earlier:
             text = "\n\n".join((self._s.texts["earlier_answer"], earlier,
                                 self._s.texts["new_answer"], text))
+        elif pictures and not earlier_pictures:
+            text = ""  # the picture is the answer; its caption would be a second message
         hint = self._outbox.hint
         reserve = len(hint.encode("utf-8")) + 2 if hint else 0
-        return split_bytes(text, self._s.max_reply_bytes - reserve)
+        # text first: the continuation hint on it tells the subscriber that pictures follow
+        parts = split_bytes(text.replace("\x00", ""), self._s.max_reply_bytes - reserve)
+        return parts + earlier_pictures + pictures
 
     async def _incoming(self, msg: Inbound) -> Incoming:
         attachments: tuple[Attachment, ...] = ()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 
-from wechatpy.replies import TextReply
+from wechatpy.replies import ImageReply, TextReply
 
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$")
@@ -102,5 +102,28 @@ def text_reply(openid: str, account: str, content: str, now: float | None = None
     """A passive text reply's XML, rendered by wechatpy."""
     reply = TextReply(source=account, target=openid, content=cdata_safe(content),
                       time=int(now if now is not None else time.time()))
+    xml: str = reply.render()
+    return xml
+
+
+# An answer is stored as a list of parts (strings); a picture, uploaded as temporary media, is a
+# part holding this marker and its media_id. Rendered text never contains a NUL character.
+_IMAGE_PART = "\x00image:"
+
+
+def image_part(media_id: str) -> str:
+    """The part that stands for an uploaded picture."""
+    return _IMAGE_PART + media_id
+
+
+def image_id(part: str) -> str:
+    """The media_id when `part` is a picture, else ""."""
+    return part[len(_IMAGE_PART):] if part.startswith(_IMAGE_PART) else ""
+
+
+def image_reply(openid: str, account: str, media_id: str, now: float | None = None) -> str:
+    """A passive image reply's XML, rendered by wechatpy."""
+    reply = ImageReply(source=account, target=openid, media_id=media_id,
+                       time=int(now if now is not None else time.time()))
     xml: str = reply.render()
     return xml

@@ -21,6 +21,8 @@ TEXTS: dict[str, str] = {
     "unsupported": "Sorry, I can only read text messages here. 暂时只支持文字消息。",
     "voice_unsupported": "Sorry, I cannot listen to voice messages yet; please type instead. "
     "暂时无法识别语音，请发送文字。",
+    "image_failed": "Sorry, I could not send the picture here; please try again later. "
+    "图片发送失败，请稍后再试。",
     "image_unsupported": "Sorry, I cannot look at pictures here; please describe it in words. "
     "暂时无法识别图片，请用文字描述。",
 }

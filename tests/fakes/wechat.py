@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import xmltodict
 from aiohttp import web
 from wechatpy import parse_message
 from wechatpy.crypto import WeChatCrypto
@@ -42,6 +43,9 @@ class FakeWeChatAPI:
     media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     received: list[tuple[str, str, dict[str, str], Any]] = field(default_factory=list)
     sent: list[dict[str, Any]] = field(default_factory=list)
+    uploads: list[dict[str, Any]] = field(default_factory=list)  # accepted media uploads
+    upload_errors: list[int] = field(default_factory=list)  # errcodes for the next uploads
+    upload_latency: float = 0.0
     valid_tokens: set[str] = field(default_factory=set)
     server: LoopbackServer | None = None
     _counter: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -136,11 +140,22 @@ class FakeWeChatAPI:
 
     async def _media_upload(self, request: web.Request) -> web.Response:
         form = await request.post()
-        await self._record(request, dict(form))
+        await self._record(request, {k: v for k, v in form.items() if isinstance(v, str)})
         if (refused := self._bad_token(request)) is not None:
             return refused
-        return web.json_response({"type": request.query.get("type", "image"),
-                                  "media_id": f"MEDIA_{next(self._counter)}",
+        await asyncio.sleep(self.upload_latency)
+        if self.upload_errors:
+            return web.json_response({"errcode": self.upload_errors.pop(0), "errmsg": "fake failure"})
+        media = form.get("media")
+        if not isinstance(media, web.FileField):
+            return web.json_response({"errcode": 41005, "errmsg": "media data missing"})
+        media_type = request.query.get("type", "")
+        if media_type not in ("image", "voice", "video", "thumb"):
+            return web.json_response({"errcode": 40004, "errmsg": "invalid media type"})
+        media_id = f"MEDIA_{next(self._counter)}"
+        self.uploads.append({"media_id": media_id, "type": media_type, "filename": media.filename,
+                             "content_type": media.content_type, "data": media.file.read()})
+        return web.json_response({"type": media_type, "media_id": media_id,
                                   "created_at": int(time.time())})
 
 
@@ -170,6 +185,7 @@ class Reply:
     body: str
     content: str | None  # the text reply's Content, decrypted and parsed with wechatpy
     encrypted: bool
+    media_id: str | None = None  # an image reply's Image/MediaId
 
 
 @dataclass
@@ -230,6 +246,10 @@ class WeChatPusher:
             fields = parse_message_fields(text)
             xml = self.crypto.decrypt_message(text, fields["MsgSignature"], fields["TimeStamp"],
                                               fields["Nonce"])
+        fields = parse_message_fields(xml)
+        if fields.get("MsgType") == "image":
+            image: Any = xmltodict.parse(xml)["xml"]["Image"]
+            return Reply(status, text, None, encrypted, media_id=str(image["MediaId"]))
         message = parse_message(xml)
         return Reply(status, text, message.content, encrypted)
 
@@ -251,9 +271,7 @@ def parse_envelope(envelope: str) -> str:
 
 def parse_message_fields(xml: str) -> dict[str, str]:
     """The children of `<xml>` (for reply envelopes)."""
-    import xmltodict
-
-    return {k: to_text(v) for k, v in xmltodict.parse(xml)["xml"].items()}
+    return {k: to_text(v) for k, v in xmltodict.parse(xml)["xml"].items() if isinstance(v, str)}
 
 
 @asynccontextmanager
