@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.connection import BlockingConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
@@ -20,6 +21,8 @@ from bot.storage.base import Turn
 # without history, rather than hang on storage.
 _CONNECT_TIMEOUT = 1.0
 _SOCKET_TIMEOUT = 3.0
+_POOL = 256  # connections for ordinary commands (each is busy well under a millisecond)
+_WAITERS = 4096  # concurrent `wait` calls (one connection each; Redis allows 10,000 clients)
 
 
 @asynccontextmanager
@@ -41,9 +44,15 @@ class RedisStorage:
             "socket_connect_timeout": _CONNECT_TIMEOUT,
             "retry": Retry(NoBackoff(), 1),  # one quick reconnect, then report unavailable
         }
-        self._redis = aioredis.from_url(url, socket_timeout=_SOCKET_TIMEOUT, **options)
-        # Blocking reads (BLPOP) outlive the normal socket timeout, so they get their own pool.
-        self._blocking = aioredis.from_url(url, socket_timeout=None, **options)
+        # Blocking pools: past their size a command waits for a free connection instead of
+        # failing (redis-py's default pool raises MaxConnectionsError beyond 100 connections).
+        self._redis = aioredis.Redis.from_pool(BlockingConnectionPool.from_url(
+            url, max_connections=_POOL, timeout=_SOCKET_TIMEOUT, socket_timeout=_SOCKET_TIMEOUT,
+            **options))
+        # Blocking reads (BLPOP) outlive the normal socket timeout and hold a connection each
+        # while they wait, so they get their own, larger pool.
+        self._blocking = aioredis.Redis.from_pool(BlockingConnectionPool.from_url(
+            url, max_connections=_WAITERS, timeout=None, socket_timeout=None, **options))
         self._prefix = prefix
         # Put the token back for the next waiter, expiring with the flag (atomic, server-side).
         self._pass_on = self._redis.register_script(
