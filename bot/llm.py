@@ -8,10 +8,10 @@ import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import openai
-from openai.types.chat import ChatCompletionMessageParam
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from bot.errors import UpstreamError
 from bot.messages import Image
@@ -62,9 +62,8 @@ class LLMClient(Protocol):
         ...
 
 
-def _wire(messages: Sequence[Message]) -> list[ChatCompletionMessageParam]:
-    """Our plain dicts are already in the wire shape the SDK's TypedDicts describe."""
-    return cast("list[ChatCompletionMessageParam]", list(messages))
+# The SDK's own chat.completions.create sends with bearer auth through this request option.
+_AUTH: openai.RequestOptions = {"security": {"bearer_auth": True}}
 
 
 def map_error(exc: Exception) -> UpstreamError:
@@ -114,8 +113,20 @@ class OpenAILLM:
             http_client=openai.DefaultAioHttpClient(),
         )
 
-    def _temperature(self, temperature: float | None) -> float:
-        return self._settings.temperature if temperature is None else temperature
+    def _body(self, messages: Sequence[Message], model: str | None, temperature: float | None,
+              stream: bool) -> dict[str, Any]:
+        """The request body, sent as is: `chat.completions.create` would first walk every message
+        through the SDK's TypedDict transform, which cost ~6 ms of CPU per call with a 40-turn
+        history (bench/: 67% of the service's CPU); our dicts are already in the wire shape."""
+        body: dict[str, Any] = {
+            "messages": list(messages), "model": model or self._settings.model, "stream": stream,
+            "temperature": self._settings.temperature if temperature is None else temperature,
+        }
+        if self._settings.max_tokens:
+            body["max_tokens"] = self._settings.max_tokens
+        if stream:
+            body["stream_options"] = {"include_usage": True}
+        return body
 
     def _count(self, usage: Any) -> tuple[int, int]:
         if usage is None:
@@ -133,11 +144,9 @@ class OpenAILLM:
         started = time.monotonic()
         async with self._slots:
             try:
-                result = await self._client.chat.completions.create(
-                    messages=_wire(messages),
-                    model=model or self._settings.model, stream=False,
-                    temperature=self._temperature(temperature),
-                    max_tokens=self._settings.max_tokens or openai.omit,
+                result = await self._client.post(
+                    "/chat/completions", cast_to=ChatCompletion, options=_AUTH,
+                    body=self._body(messages, model, temperature, stream=False),
                 )
             except openai.OpenAIError as exc:
                 raise map_error(exc) from exc
@@ -155,12 +164,10 @@ class OpenAILLM:
         started = time.monotonic()
         async with self._slots:
             try:
-                chunks = await self._client.chat.completions.create(
-                    messages=_wire(messages),
-                    model=model or self._settings.model, stream=True,
-                    stream_options={"include_usage": True},
-                    temperature=self._temperature(temperature),
-                    max_tokens=self._settings.max_tokens or openai.omit,
+                chunks = await self._client.post(
+                    "/chat/completions", cast_to=ChatCompletion, options=_AUTH,
+                    body=self._body(messages, model, temperature, stream=True),
+                    stream=True, stream_cls=openai.AsyncStream[ChatCompletionChunk],
                 )
                 async for chunk in chunks:
                     self._count(chunk.usage)
