@@ -39,7 +39,8 @@ class WeChatAdapter:
         cipher = Cipher(settings.token, aes, settings.app_id) if aes else None
         outbox = Outbox(settings, services.storage, services.tasks, self.api)
         producer = Producer(settings, services, outbox, self.api)
-        deadline = Deadline(settings, services.storage, services.tasks, outbox, producer)
+        deadline = Deadline(settings, services.storage, services.tasks, outbox, producer,
+                            services.jobs)
         self._endpoint = Endpoint(settings, cipher, deadline, outbox, services.tasks,
                                   services.settings.llm.vision, media=self.api is not None)
 

@@ -17,6 +17,7 @@ reads a reply only within 5 s. Whichever instance an attempt lands on:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from adapters.wechat.outbox import Outbox
 from adapters.wechat.parse import Inbound
 from adapters.wechat.settings import WeChatSettings
 from bot.errors import StorageUnavailable
+from bot.jobs import JobQueue
 from bot.storage import Storage
 from bot.tasks import TaskOwner
 
@@ -44,18 +46,22 @@ class Served:
 
 
 Produce = Callable[[Inbound], Coroutine[Any, Any, list[str]]]
+JOB = "wechat.answer"
 
 
 class Deadline:
     """Decides among answer now / hold for the retry / placeholder and deliver later."""
 
     def __init__(self, settings: WeChatSettings, storage: Storage, tasks: TaskOwner,
-                 outbox: Outbox, produce: Produce) -> None:
+                 outbox: Outbox, produce: Produce, jobs: JobQueue | None = None) -> None:
         self._s = settings
         self._storage = storage
         self._tasks = tasks
         self._outbox = outbox
         self._produce = produce
+        self._jobs = jobs
+        if jobs is not None:
+            jobs.register(JOB, self._run_job)
 
     async def answer(self, msg: Inbound, started: float) -> Served:
         """The reply for this attempt of `msg`, waiting at most what this attempt may wait."""
@@ -69,7 +75,7 @@ class Deadline:
         key = msg.key
         attempt = await self._storage.incr(f"wechat:try:{key}", self._outbox.window)
         if await self._storage.claim(f"wechat:run:{key}", self._s.pending_ttl):
-            self._tasks.spawn(self._job(msg), name="wechat-answer")
+            await self._start(msg)
         last = attempt >= self._s.attempts
         limit = self._s.deadline if last else self._s.hold
         remaining = max(0.0, limit - (asyncio.get_running_loop().time() - started))
@@ -113,11 +119,27 @@ class Deadline:
 
         return Served(self._outbox.with_hint(first, bool(rest)), after)
 
+    async def _start(self, msg: Inbound) -> None:
+        """Record the work as a durable job: if this instance dies, another one finishes it."""
+        if self._jobs is not None:
+            try:
+                await self._jobs.enqueue(JOB, dataclasses.asdict(msg))
+                return
+            except StorageUnavailable as exc:
+                log.warning("wechat: answering in-process, the job could not be recorded: %s", exc)
+        self._tasks.spawn(self._job(msg), name="wechat-answer")
+
+    async def _run_job(self, payload: dict[str, Any]) -> None:
+        # Run under the usual task name so a drain or a test sees the answer being made.
+        await self._tasks.spawn(self._job(Inbound(**payload)), name="wechat-answer")
+
     async def _job(self, msg: Inbound) -> None:
         """The one LLM call for this key; a late or never-collected answer goes out later."""
         key = msg.key
-        parts = await self._produce(msg)
-        await self._outbox.store_answer(key, parts)
+        parts = await self._outbox.answer(key)  # a re-run after a crash may find it made already
+        if parts is None:
+            parts = await self._produce(msg)
+            await self._outbox.store_answer(key, parts)
         if not parts:
             return
         if await self._storage.get(f"wechat:late:{key}") is None:

@@ -70,7 +70,7 @@ class Producer:
             user_id=msg.openid,
             text=msg.text,
             message_id=msg.key,
-            dedup_key=f"{PLATFORM}:{msg.key}",
+            dedup_key=None,  # the `wechat:run` claim dedups, so a re-run job is not dropped
             attachments=attachments,
         )
 
