@@ -1,8 +1,9 @@
 """The Feishu Open API calls the adapter makes: lark-oapi's async methods, with our token and retries.
 
 Every call gets the tenant token from `TenantToken` through `RequestOption` (lark-oapi's own fetch
-blocks the loop). Bot info and resource downloads use aiohttp directly: lark-oapi's async download
-drops the response headers (protocols.md 2.9 #4) and it has no typed bot-info call.
+blocks the loop). Bot info, resource downloads and image uploads use aiohttp directly: lark-oapi's
+async download drops the response headers (protocols.md 2.9 #4), it has no typed bot-info call, and
+one aiohttp multipart upload keeps a single error path for both transfers.
 """
 
 from __future__ import annotations
@@ -173,3 +174,38 @@ class FeishuAPI:
             raise FeishuError("download", int(data.get("code", response.status)), str(data.get("msg", "")))
 
         return await self._call("download", attempt)
+
+    async def upload_image(self, data: bytes, mime: str) -> str:
+        """Upload a picture for sending in messages (`image_type=message`); its image_key."""
+        async def attempt(token: str) -> str:
+            form = aiohttp.FormData()  # one per attempt: aiohttp refuses to send a form twice
+            form.add_field("image_type", "message")
+            form.add_field("image", data, filename="image." + mime.rsplit("/", 1)[-1],
+                           content_type=mime)
+            url = f"{self._settings.base_url}/open-apis/im/v1/images"
+            headers = {"Authorization": f"Bearer {token}"}
+            async with self._http.post(url, data=form, headers=headers) as response:
+                body = await response.read()
+            try:
+                answer = json.loads(body)
+            except ValueError:
+                answer = None
+            if not isinstance(answer, dict):
+                answer = {}
+            key = (answer.get("data") or {}).get("image_key") if answer.get("code") == 0 else None
+            if not isinstance(key, str) or not key:
+                code = answer.get("code", response.status)
+                raise FeishuError("upload image", int(code), str(answer.get("msg", "")))
+            return key
+
+        return await self._call("upload image", attempt)
+
+    async def fetch(self, url: str) -> tuple[bytes, str]:
+        """A picture the image model left at a (short-lived) URL: its bytes and MIME type."""
+        try:
+            async with self._http.get(url) as response:  # not Feishu: no token sent
+                if response.status != 200:
+                    raise FeishuError("fetch picture", response.status, "picture URL not readable")
+                return await response.read(), response.content_type
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise FeishuError("fetch picture", -1, f"{type(exc).__name__}: {exc}") from exc

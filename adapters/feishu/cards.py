@@ -30,7 +30,7 @@ from adapters.feishu.render import (
 )
 from adapters.feishu.settings import FeishuSettings
 from adapters.feishu.texts import say
-from bot.messages import Reply
+from bot.messages import Image, Reply
 from bot.texts import Texts
 
 log = logging.getLogger(__name__)
@@ -103,6 +103,12 @@ class CardReplier:
         return True
 
     async def send(self, reply: Reply) -> None:
+        """The answer (card, posts or text), then each picture as an image message."""
+        await self._finish(reply)
+        for index, image in enumerate(reply.images):
+            await self._send_picture(index, image)
+
+    async def _finish(self, reply: Reply) -> None:
         """Finish the card with the whole answer (or the error line), or fall back to messages."""
         final = reply.text
         if not reply.ok and self._text.strip():
@@ -119,6 +125,23 @@ class CardReplier:
             await self._end_streaming()
         if not (fits and shown):
             await self._send_posts(final)
+
+    async def _send_picture(self, index: int, image: Image) -> None:
+        """Upload a generated picture and reply with it; a failure is said in a text."""
+        try:
+            if image.data is not None:
+                data, mime = image.data, image.mime
+            elif image.url:
+                data, mime = await self._api.fetch(image.url)
+            else:
+                raise FeishuError("picture", -1, "neither bytes nor a URL")
+            key = await self._api.upload_image(data, mime)
+            await self._reply("image", dumps({"image_key": key}), f"image{index}")
+        except FeishuError as exc:
+            log.warning("feishu: picture %d not sent: %s", index, exc)
+            failed = text_content(say(self._texts, "feishu_image_failed"))
+            with contextlib.suppress(FeishuError):
+                await self._reply("text", failed, f"image{index}-failed")
 
     async def send_notice(self, text: str) -> None:
         """A short text reply outside the pipeline (unsupported message types)."""

@@ -26,6 +26,7 @@ PLATFORM = "feishu"
 DEDUP_TTL = 8 * 3600.0  # Feishu retries for ~7.1 h (15 s, 5 min, 1 h, 6 h)
 BOT_INFO_TTL = 24 * 3600.0
 JOB = "feishu.message"
+MAX_POST_IMAGES = 4  # pictures of one post sent to a vision model
 
 
 class Inbound:
@@ -105,27 +106,37 @@ class Inbound:
         if message.is_group and not mentions_bot(message, bot_id):
             return
         replier = CardReplier(self._api, message, self._settings, self._services.texts)
-        attachments: tuple[Attachment, ...] = ()
-        if message.message_type not in {"text", "post"}:
-            image = await self._image(message)
-            if image is None:
-                await replier.send_notice(self._unsupported_text(message.message_type))
-                return
-            attachments = (image,)
+        attachments = await self._attachments(message)
+        if isinstance(attachments, str):
+            await replier.send_notice(say(self._services.texts, attachments))
+            return
         await self._services.pipeline.handle(self._incoming(message, bot_id, attachments), replier)
 
-    def _unsupported_text(self, message_type: str) -> str:
-        key = {"image": "feishu_image_unsupported", "audio": "feishu_audio_unsupported"}
-        return say(self._services.texts, key.get(message_type, "feishu_unsupported"))
+    async def _attachments(self, message: FeishuMessage) -> tuple[Attachment, ...] | str:
+        """What comes with the text, or the key of the text that says why it cannot be read."""
+        kind, vision = message.message_type, self._services.settings.llm.vision
+        if kind == "text":
+            return ()
+        if kind == "post":  # without vision the post's text (with [image] marks) still goes
+            keys = message.image_keys[:MAX_POST_IMAGES] if vision else ()
+            found = [await self._download(message, key, "image") for key in keys]
+            return tuple(a for a in found if a is not None)
+        if kind == "image" and vision:
+            image = await self._download(message, message.resource_key, "image")
+            return (image,) if image is not None else "feishu_image_unsupported"
+        if kind == "audio":
+            audio = await self._download(message, message.resource_key, "file")
+            return (audio,) if audio is not None else "feishu_audio_failed"
+        return "feishu_image_unsupported" if kind == "image" else "feishu_unsupported"
 
-    async def _image(self, message: FeishuMessage) -> Attachment | None:
-        """The picture for a vision model, when one is configured and the download works."""
-        if message.message_type != "image" or not self._services.settings.llm.vision:
-            return None
+    async def _download(self, message: FeishuMessage, key: str, kind: str) -> Attachment | None:
+        """A picture (`image`) or a voice message (`file`: Feishu audio is opus in Ogg)."""
         try:
-            data, mime = await self._api.download(message.message_id, message.resource_key, "image")
+            data, mime = await self._api.download(message.message_id, key, kind)
         except FeishuError:
-            return None
+            return None  # logged by the API layer
+        if kind == "file":  # the core names the upload by MIME: .ogg is what the endpoint takes
+            return Attachment(kind="audio", mime="audio/ogg", data=data, name="audio.ogg")
         return Attachment(kind="image", mime=mime, data=data)
 
     def _incoming(self, message: FeishuMessage, bot_id: str,

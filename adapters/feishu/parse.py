@@ -38,6 +38,7 @@ class FeishuMessage:
     text: str
     resource_key: str
     mentions: tuple[Mention, ...]
+    image_keys: tuple[str, ...] = ()  # pictures inside a `post`, in order
 
     @property
     def is_group(self) -> bool:
@@ -71,10 +72,23 @@ def _post_element(element: dict[str, Any]) -> str:
     return {"img": "[image]", "media": "[video]"}.get(str(tag), "")
 
 
-def flatten_post(content: dict[str, Any]) -> str:
-    """Rich text as plain text with markdown-ish links and code; the title on the first line."""
+def _unwrap(content: dict[str, Any]) -> dict[str, Any]:
     if "content" not in content:  # the send form wraps it per locale: take the first locale
         content = next((v for v in content.values() if isinstance(v, dict) and "content" in v), {})
+    return content
+
+
+def post_images(content: dict[str, Any]) -> tuple[str, ...]:
+    """The image_keys of a post's `img` elements."""
+    paragraphs = [p for p in _unwrap(content).get("content") or [] if isinstance(p, list)]
+    elements = [_obj(e) for paragraph in paragraphs for e in paragraph]
+    return tuple(_str(e.get("image_key")) for e in elements
+                 if e.get("tag") == "img" and _str(e.get("image_key")))
+
+
+def flatten_post(content: dict[str, Any]) -> str:
+    """Rich text as plain text with markdown-ish links and code; the title on the first line."""
+    content = _unwrap(content)
     lines = [_str(content.get("title"))]
     for paragraph in content.get("content") or []:
         if isinstance(paragraph, list):
@@ -82,18 +96,18 @@ def flatten_post(content: dict[str, Any]) -> str:
     return "\n".join(line for line in lines if line.strip()).strip()
 
 
-def _content(message: dict[str, Any]) -> tuple[str, str]:
-    """(text, resource key) of the message content by type."""
+def _content(message: dict[str, Any]) -> tuple[str, str, tuple[str, ...]]:
+    """(text, resource key, post image keys) of the message content by type."""
     try:
         content = _obj(json.loads(_str(message.get("content")) or "{}"))
     except json.JSONDecodeError:
         content = {}
     kind = message.get("message_type")
     if kind == "text":
-        return _str(content.get("text")), ""
+        return _str(content.get("text")), "", ()
     if kind == "post":
-        return flatten_post(content), ""
-    return "", _str(content.get("image_key") if kind == "image" else content.get("file_key"))
+        return flatten_post(content), "", post_images(content)
+    return "", _str(content.get("image_key") if kind == "image" else content.get("file_key")), ()
 
 
 def parse_message(payload: dict[str, Any]) -> FeishuMessage | None:
@@ -102,7 +116,7 @@ def parse_message(payload: dict[str, Any]) -> FeishuMessage | None:
     if header.get("event_type") != RECEIVE:
         return None
     message, sender = _obj(event.get("message")), _obj(event.get("sender"))
-    text, key = _content(message)
+    text, key, images = _content(message)
     mentions = tuple(
         Mention(_str(m.get("key")), _str(_obj(m.get("id")).get("open_id")), _str(m.get("name")))
         for m in (message.get("mentions") or []) if isinstance(m, dict)
@@ -119,6 +133,7 @@ def parse_message(payload: dict[str, Any]) -> FeishuMessage | None:
         text=text,
         resource_key=key,
         mentions=mentions,
+        image_keys=images,
     )
 
 

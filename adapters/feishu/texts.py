@@ -8,7 +8,9 @@ DEFAULTS: dict[str, str] = {
     "feishu_thinking": "Thinking…",
     "feishu_unsupported": "Sorry, I can only read text messages here. Please type your question.",
     "feishu_image_unsupported": "Sorry, I cannot look at pictures here. Please describe it in words.",
-    "feishu_audio_unsupported": "Sorry, I cannot listen to voice messages yet. Please type instead.",
+    "feishu_image_failed": "Sorry, the picture could not be sent. Please try again later.",
+    "feishu_audio_failed": "Sorry, I could not fetch that voice message. Please send it again "
+    "or type instead.",
     "feishu_answer_below": "The answer is long, so it follows as separate messages.",
 }
 

@@ -40,6 +40,7 @@ class Call:
     headers: dict[str, str]
     body: dict[str, Any]
     at: float
+    answer: dict[str, Any] | None = None  # `data` of a successful answer
 
 
 @dataclass
@@ -93,11 +94,15 @@ class FakeFeishu:
                     self._wrap("card_settings", self._empty))
         r.add_get("/open-apis/im/v1/messages/{message_id}/resources/{file_key}",
                   self._wrap("resource", self._resource))
+        r.add_post("/open-apis/im/v1/images", self._wrap("upload_image", self._upload_image))
         return app
 
     async def _record(self, op: str, request: web.Request) -> Call:
-        raw = await request.read()
-        body = json.loads(raw) if raw else {}
+        if request.content_type == "multipart/form-data":
+            body = await _form(request)
+        else:
+            raw = await request.read()
+            body = json.loads(raw) if raw else {}
         call = Call(op, request.method, request.path, dict(request.query), dict(request.headers), body,
                     time.monotonic())
         self.calls.append(call)
@@ -132,7 +137,8 @@ class FakeFeishu:
         return run
 
     @staticmethod
-    def _ok(data: dict[str, Any]) -> web.Response:
+    def _ok(call: Call, data: dict[str, Any]) -> web.Response:
+        call.answer = data
         return web.json_response({"code": 0, "msg": "success", "data": data})
 
     def _bot_info(self, call: Call, request: web.Request) -> web.Response:
@@ -142,14 +148,25 @@ class FakeFeishu:
 
     def _message(self, call: Call, request: web.Request) -> web.Response:
         new_id = f"om_fake_{next(self._ids)}"
-        return self._ok({"message_id": new_id, "msg_type": call.body.get("msg_type"),
+        return self._ok(call, {"message_id": new_id, "msg_type": call.body.get("msg_type"),
                          "chat_id": "oc_fake", "create_time": str(int(time.time() * 1000))})
 
     def _empty(self, call: Call, request: web.Request) -> web.Response:
-        return self._ok({})
+        return self._ok(call, {})
 
     def _card(self, call: Call, request: web.Request) -> web.Response:
-        return self._ok({"card_id": f"card_{next(self._ids)}"})
+        return self._ok(call, {"card_id": f"card_{next(self._ids)}"})
+
+    def _upload_image(self, call: Call, request: web.Request) -> web.Response:
+        """`im/v1/images`: multipart `image_type=message` and the `image` file."""
+        image = call.body.get("image")
+        if call.body.get("image_type") not in ("message", "avatar") or not isinstance(image, dict):
+            return web.json_response({"code": 234001, "msg": "Invalid request param."}, status=400)
+        return self._ok(call, {"image_key": f"img_v3_fake_{next(self._ids)}"})
+
+    def uploaded_images(self) -> list[tuple[str, dict[str, Any]]]:
+        """(image_key answered, uploaded file) of each accepted image upload, in order."""
+        return [(c.answer["image_key"], c.body["image"]) for c in self.ops("upload_image") if c.answer]
 
     def _resource(self, call: Call, request: web.Request) -> web.Response:
         found = self.resources.get((request.match_info["message_id"], request.match_info["file_key"]))
@@ -158,6 +175,14 @@ class FakeFeishu:
         data, mime = found
         return web.Response(body=data, content_type=mime,
                             headers={"Content-Disposition": 'attachment; filename="image.png"'})
+
+
+async def _form(request: web.Request) -> dict[str, Any]:
+    """A multipart body: text fields as str, files as {filename, content_type, data}."""
+    form = await request.post()
+    return {name: value if isinstance(value, str) else
+            {"filename": value.filename, "content_type": value.content_type, "data": value.file.read()}
+            for name, value in form.items()}
 
 
 def message_event(text: str = "hello", *, chat_type: str = "p2p", sender: str = USER_OPEN_ID,
