@@ -79,7 +79,8 @@ class FeishuServer(feishu.FakeFeishu):
     def _message(self, call: feishu.Call, request: web.Request) -> web.Response:
         uuid = str(call.body.get("uuid") or "")
         if uuid and uuid in self.by_uuid:  # a repeat within the hour: the same message, not a new one
-            return self._ok({"message_id": self.by_uuid[uuid], "msg_type": call.body.get("msg_type")})
+            return web.json_response({"code": 0, "msg": "success", "data": {
+                "message_id": self.by_uuid[uuid], "msg_type": call.body.get("msg_type")}})
         response = super()._message(call, request)
         if uuid:
             self.by_uuid[uuid] = json.loads(response.text or "{}")["data"]["message_id"]
@@ -91,13 +92,20 @@ class FeishuServer(feishu.FakeFeishu):
                 if c.path.endswith(f"/{message_id}/reply")}
 
     def final_text(self, message_id: str) -> str:
-        """Everything written into the cards or messages answering `message_id` (all text)."""
-        replies = [c for c in self.ops("reply") if c.path.endswith(f"/{message_id}/reply")]
+        """Everything written into the messages the user sees for `message_id` and their cards."""
+        replies, seen = [], set()
+        for call in self.ops("reply"):  # only the first reply of a uuid made a message
+            if call.path.endswith(f"/{message_id}/reply") and call.body.get("uuid") not in seen:
+                seen.add(call.body.get("uuid"))
+                replies.append(call)
         cards = {json.loads(c.body.get("content", "{}")).get("data", {}).get("card_id")
                  for c in replies}
         texts = [str(c.body.get("content", "")) for c in replies]
         texts += [str(c.body.get("content", "")) for c in self.ops("card_content")
                   if c.path.split("/")[5] in cards]
+        shown = {self.by_uuid.get(str(c.body.get("uuid"))) for c in replies}
+        texts += [str(c.body.get("content", "")) for c in self.ops("patch")
+                  if c.path.rsplit("/", 1)[1] in shown]
         return "\n".join(texts)
 
 
