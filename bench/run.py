@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +38,10 @@ from tests.fakes.feishu import feishu_env
 from tests.fakes.server import LoopbackServer
 
 ALL = tuple(SCENARIOS)
+# Feishu costs the service ~0.15-0.35 s of CPU per message (lark-oapi builds an httpx client and
+# an SSL context per Open API call: docs/benchmarks.md), so its higher levels would take minutes
+# to drain; they run in --full only.
+CAPS = {"feishu": 16}
 TARGETS = ("wechat_plain", "bare_verify", "bare_llm")
 
 
@@ -76,6 +81,7 @@ class Bench:
         self.feishu = BenchFeishu()
         self.numbers = 0
         self.results: list[dict[str, Any]] = []
+        self.profile = False  # py-spy each measured level (collapsed stacks in the work dir)
 
     async def start(self) -> None:
         """The fake Feishu Open API runs inside this process (it resolves the waiting futures)."""
@@ -160,7 +166,10 @@ class Bench:
         cpu = proc.cpu_seconds()
         side = time.process_time() + self.llm.cpu_seconds() + self.redis.cpu_seconds()
         load = self._load(scenario, proc, level)
+        spy = self._spy(proc, f"{scenario.name}-{level}-{latency * 1000:.0f}ms", seconds)
         elapsed = await load.run(seconds, int(seconds * 12_000) + level)
+        if spy is not None:
+            spy.wait(timeout=30)
         await asyncio.sleep(0.3)  # background work after the answer (WeChat's settle, history)
         cpu = proc.cpu_seconds() - cpu
         side = time.process_time() + self.llm.cpu_seconds() + self.redis.cpu_seconds() - side
@@ -171,6 +180,16 @@ class Bench:
             "redis_reads": int(stats["total_reads_processed"]) - 1,
             "redis_commands": int(stats["total_commands_processed"]) - 1,
         })
+
+
+    def _spy(self, proc: procs.Proc, name: str, seconds: float) -> subprocess.Popen[bytes] | None:
+        """py-spy (pip install py-spy: a profiling aid, not a dependency) on the target, if asked."""
+        if not self.profile:
+            return None
+        out = self.workdir / f"profile-{name}.txt"
+        return subprocess.Popen(["py-spy", "record", "--pid", str(proc.pid), "--format", "raw",
+                                 "--rate", "100", "--duration", str(int(seconds)),
+                                 "-o", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -205,7 +224,8 @@ def summarize(scenario: Scenario, level: int, latency: float, load: Load, elapse
     return result
 
 
-async def run_plan(bench: Bench, plan: tuple[Step, ...], only: set[str] | None) -> None:
+async def run_plan(bench: Bench, plan: tuple[Step, ...], only: set[str] | None,
+                   caps: dict[str, int]) -> None:
     """Every step of the plan; the target process is restarted for each scenario."""
     for step in plan:
         await bench.set_latency(step.latency)
@@ -218,6 +238,8 @@ async def run_plan(bench: Bench, plan: tuple[Step, ...], only: set[str] | None) 
             try:
                 await bench.preflight(scenario, proc)
                 for level in step.levels:
+                    if level > caps.get(name, level):
+                        continue
                     row = await bench.measure(scenario, proc, level, step.latency, step.seconds)
                     bench.results.append(row)
                     _progress(row)
@@ -240,9 +262,16 @@ async def _main(args: argparse.Namespace) -> int:
     procs.pin(os.getpid(), {1})  # the load side; children started from here inherit it
     workdir = Path(tempfile.mkdtemp(prefix="imbot-bench-"))
     bench = Bench(workdir)
+    bench.profile = args.profile
     try:
         await bench.start()
-        await run_plan(bench, PLANS[args.mode], set(args.only.split(",")) if args.only else None)
+        plan = PLANS[args.mode]
+        if args.levels or args.seconds:  # an ad-hoc run, e.g. for profiling: first latency only
+            first = plan[0]
+            levels = tuple(int(x) for x in args.levels.split(",")) if args.levels else first.levels
+            plan = (Step(first.latency, first.scenarios, levels, args.seconds or first.seconds),)
+        caps = {} if args.mode == "full" else CAPS
+        await run_plan(bench, plan, set(args.only.split(",")) if args.only else None, caps)
     finally:
         await bench.close()
     out = Path(args.out) if args.out else workdir
@@ -264,4 +293,8 @@ def main(argv: list[str]) -> int:
     parser.set_defaults(mode="default")
     parser.add_argument("--only", help="comma-separated scenario names: " + ", ".join(ALL))
     parser.add_argument("--out", help="directory for results.json and results.md")
+    parser.add_argument("--levels", help="comma-separated in-flight levels (0 ms LLM only)")
+    parser.add_argument("--seconds", type=float, help="seconds per level (with --levels)")
+    parser.add_argument("--profile", action="store_true",
+                        help="record each level with py-spy (collapsed stacks in the work dir)")
     return asyncio.run(_main(parser.parse_args(argv)))
