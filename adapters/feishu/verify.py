@@ -34,6 +34,8 @@ def _json_object(raw: bytes | str, what: str) -> dict[str, Any]:
         value = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise BadRequest(f"{what} is not valid JSON") from None
+    except RecursionError:  # the parser recurses per level: deep nesting exhausts the stack
+        raise BadRequest(f"{what} is nested too deeply") from None
     if not isinstance(value, dict):
         raise BadRequest(f"{what} must be a JSON object")
     return value

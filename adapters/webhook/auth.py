@@ -24,7 +24,8 @@ class BearerAuth:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("missing bearer token: send 'Authorization: Bearer <key>'")
-        offered = token.strip().encode()
+        # aiohttp keeps undecodable header bytes as surrogates: compare the bytes as sent
+        offered = token.strip().encode("utf-8", "surrogateescape")
         matched = False
         for key in self._keys:  # compare with every key, so timing says nothing about which
             matched |= hmac.compare_digest(offered, key)
