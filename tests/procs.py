@@ -54,7 +54,7 @@ class ServeProcess:
     def alive(self) -> bool:
         return self.popen is not None and self.popen.poll() is None
 
-    async def start(self, http: aiohttp.ClientSession, within: float = 30.0) -> ServeProcess:
+    async def start(self, http: aiohttp.ClientSession, within: float = 90.0) -> ServeProcess:
         """Spawn and wait (bounded) until `/healthz` answers."""
         self._spawn()
         deadline = time.monotonic() + within

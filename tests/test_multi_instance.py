@@ -75,7 +75,7 @@ async def test_wechat_retries_alternating_instances_get_one_llm_call_and_one_ans
     fake_openai.latency = 2.5
     late = await asyncio.gather(*(deliver_wechat(pusher, wechat.text_xml(t, msg_id=200 + n),
                                                  fleet.procs) for n, t in enumerate(texts[5:])))
-    await fake_wechat.wait_sent(3, seconds=10)
+    await fake_wechat.wait_sent(3, seconds=30)
     await asyncio.sleep(GRACE)
     passive = [r.content for replies in (*quick, *late) for r in replies]
     pushed = [m["text"]["content"] for m in fake_wechat.sent]
@@ -96,7 +96,7 @@ async def test_feishu_event_posted_to_both_instances_and_retried_gets_one_llm_ca
         await post_feishu(fleet.http, fleet.procs[1].url, event)
     ids = {e["event"]["message"]["message_id"]: f"feishu question {n}" for n, e in enumerate(events)}
     await fake_feishu.wait_for(
-        lambda f: all(f"You said: {t}" in fake_feishu.final_text(m) for m, t in ids.items()), 15)
+        lambda f: all(f"You said: {t}" in fake_feishu.final_text(m) for m, t in ids.items()), 30)
     await asyncio.sleep(GRACE)
     assert {m: len(fake_feishu.messages_for(m)) for m in ids} == dict.fromkeys(ids, 1)
     assert {t: calls_for(fake_openai, t) for t in ids.values()} == dict.fromkeys(ids.values(), 1)

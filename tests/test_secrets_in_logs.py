@@ -108,7 +108,7 @@ async def drive(service: Recorder, fake_openai: FakeOpenAI, api: wechat.FakeWeCh
         body_bytes, headers = feishu.encrypted_request(feishu.message_event("feishu hello"), key=key,
                                                        sign_key=sign_key)
         await service.post("/feishu/events", data=body_bytes, headers=headers)
-    await fake_feishu.wait_for(lambda f: len(f.ops("reply")) >= 2, 10)
+    await fake_feishu.wait_for(lambda f: len(f.ops("reply")) >= 2, 30)
 
 
 async def test_no_secret_appears_in_logs_or_answers(
