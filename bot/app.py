@@ -37,7 +37,10 @@ async def create_services(settings: Settings) -> Services:
     presets = Presets.load(settings.prompts_dir, settings.default_prompt)
     texts = Texts(settings.texts)
     pipeline = Pipeline(build_steps(settings, storage, llm, presets, texts, metrics))
-    http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30, connect=10))
+    # One session for every platform API and the relay; aiohttp's default of 100 connections
+    # would cap the relay at 50 msg/s with a 2 s upstream.
+    http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30, connect=10),
+                                 connector=aiohttp.TCPConnector(limit=1024))
     tasks = TaskOwner()
     jobs = open_jobs(settings.storage, tasks)
     return Services(settings, storage, llm, pipeline, presets, tasks, jobs, metrics, texts, http)

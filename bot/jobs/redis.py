@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.connection import BlockingConnectionPool
 from redis.exceptions import RedisError, ResponseError
 
 from bot.errors import StorageUnavailable
@@ -21,7 +22,8 @@ from bot.tasks import TaskOwner
 log = logging.getLogger(__name__)
 
 GROUP = "workers"
-MAX_LEN = 100_000  # bounds the stream if consumers fall far behind
+MAX_LEN = 100_000
+POOL = 256  # bounds the stream if consumers fall far behind
 
 
 class RedisJobs(Runner):
@@ -32,8 +34,14 @@ class RedisJobs(Runner):
     def __init__(self, url: str, prefix: str, tasks: TaskOwner, concurrency: int = 256,
                  claim_idle: float = 60.0, block: float = 1.0) -> None:
         super().__init__(tasks, concurrency)
-        self._redis = aioredis.from_url(url, decode_responses=True, socket_connect_timeout=1.0,
-                                        socket_timeout=None)
+        options: dict[str, Any] = {"decode_responses": True, "socket_connect_timeout": 1.0}
+        # Commands share a pool that waits for a free connection past its size (the default
+        # pool raises beyond 100 connections under load); the consumer's blocking XREADGROUP
+        # gets a connection of its own with no socket timeout.
+        self._redis = aioredis.Redis.from_pool(BlockingConnectionPool.from_url(
+            url, max_connections=POOL, timeout=3.0, socket_timeout=3.0, **options))
+        self._reader = aioredis.Redis.from_pool(BlockingConnectionPool.from_url(
+            url, max_connections=2, timeout=None, socket_timeout=None, **options))
         self._stream, self._tries = f"{prefix}jobs", f"{prefix}jobtries"
         self._consumer = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._claim_idle = claim_idle
@@ -68,7 +76,7 @@ class RedisJobs(Runner):
                 if time.monotonic() >= next_claim:
                     next_claim = time.monotonic() + self._claim_idle / 2
                     await self._reclaim()
-                batches: Any = await self._redis.xreadgroup(
+                batches: Any = await self._reader.xreadgroup(
                     GROUP, self._consumer, {self._stream: ">"}, count=16, block=self._block_ms)
                 for _, entries in batches or ():
                     for entry_id, fields in entries:
@@ -140,3 +148,4 @@ class RedisJobs(Runner):
             self._loop_task.cancel()
         await self._wait_running(seconds)
         await self._redis.aclose()
+        await self._reader.aclose()
