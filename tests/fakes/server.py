@@ -10,7 +10,8 @@ class LoopbackServer:
 
     def __init__(self, app: web.Application) -> None:
         self.app = app
-        self._runner = web.AppRunner(app, access_log=None)
+        # Fakes stop at once: a client of the service under test may still hold a connection.
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         self.port = 0
 
     async def start(self) -> LoopbackServer:
