@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from adapters import feishu
-from adapters.feishu import FeishuAdapter
+from adapters.feishu.adapter import FeishuAdapter
 from bot.app import ADAPTERS
 from tests.conftest import RunningService, StartService, base_config
 from tests.fakes.feishu import FakeFeishu, feishu_env, message_event, settle, start_fake
