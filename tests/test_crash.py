@@ -99,3 +99,29 @@ async def test_feishu_answer_cut_by_a_crash_reaches_the_user_once(
     finally:
         assert fake.server is not None
         await fake.server.close()
+
+
+async def test_a_job_running_longer_than_claim_idle_is_not_taken_over(redis_url: str) -> None:
+    from bot.jobs import RedisJobs
+    from bot.tasks import TaskOwner
+
+    runs: list[int] = []
+    done = asyncio.Event()
+
+    async def slow(payload: dict[str, object]) -> None:
+        runs.append(1)
+        await asyncio.sleep(1.0)  # over three times claim_idle: only the heartbeat keeps it ours
+        done.set()
+
+    queues = [RedisJobs(redis_url, "beat:", TaskOwner(), claim_idle=0.3, block=0.1) for _ in range(2)]
+    for queue in queues:
+        queue.register("slow", slow)
+        await queue.start()
+    try:
+        await queues[0].enqueue("slow", {})
+        await asyncio.wait_for(done.wait(), 10)
+        await asyncio.sleep(0.6)  # room for a wrong take-over to start
+    finally:
+        for queue in queues:
+            await queue.stop(1)
+    assert len(runs) == 1
