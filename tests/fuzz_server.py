@@ -25,7 +25,7 @@ from tests.procs import ServeProcess
 
 CLIENT_TIMEOUT = 10.0  # a request still unanswered after this is a hang
 RSS_GROWTH_KIB = 128 * 1024  # generous: what a leak over the run would blow through
-FUZZ = settings(max_examples=200, deadline=None, derandomize=True, database=None,
+FUZZ = settings(max_examples=500, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
                                        HealthCheck.data_too_large])
 
