@@ -1,9 +1,10 @@
-"""The Feishu Open API calls the adapter makes: lark-oapi's async methods, with our token and retries.
+"""The Feishu Open API calls the adapter makes, with our tenant token and retries.
 
-Every call gets the tenant token from `TenantToken` through `RequestOption` (lark-oapi's own fetch
-blocks the loop). Bot info, resource downloads and image uploads use aiohttp directly: lark-oapi's
-async download drops the response headers (protocols.md 2.9 #4), it has no typed bot-info call, and
-one aiohttp multipart upload keeps a single error path for both transfers.
+Replies, card patches and CardKit calls are built with lark-oapi's typed requests and parsed into
+its response models, but sent on the shared aiohttp session (transport.py: lark-oapi's own async
+transport opens a new HTTP client per call). Bot info, resource downloads and image uploads are
+plain aiohttp calls: lark-oapi's async download drops the response headers (protocols.md 2.9 #4),
+it has no typed bot-info call, and one aiohttp multipart upload keeps a single error path.
 """
 
 from __future__ import annotations
@@ -15,45 +16,34 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import aiohttp
-import httpx
-import lark_oapi as lark
 from lark_oapi.api.cardkit.v1 import (
     ContentCardElementRequest,
     ContentCardElementRequestBody,
+    ContentCardElementResponse,
     CreateCardRequest,
     CreateCardRequestBody,
+    CreateCardResponse,
     SettingsCardRequest,
     SettingsCardRequestBody,
+    SettingsCardResponse,
 )
 from lark_oapi.api.im.v1 import (
     PatchMessageRequest,
     PatchMessageRequestBody,
+    PatchMessageResponse,
     ReplyMessageRequest,
     ReplyMessageRequestBody,
+    ReplyMessageResponse,
 )
-from lark_oapi.core.model import RequestOption
 
 from adapters.feishu.errors import FeishuError, meaning
 from adapters.feishu.settings import FeishuSettings
 from adapters.feishu.token import TenantToken
+from adapters.feishu.transport import OpenAPI, answer
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-def build_client(settings: FeishuSettings) -> Any:
-    """lark-oapi's client pointed at FEISHU_BASE_URL, taking the token we pass per call."""
-    return (lark.Client.builder().app_id(settings.app_id).app_secret(settings.app_secret.reveal())
-            .domain(settings.base_url).enable_set_token(True).log_level(lark.LogLevel.WARNING).build())
-
-
-def _checked(operation: str, response: Any) -> Any:
-    """The response's data, or FeishuError with Feishu's code (the HTTP status when it has none)."""
-    if response.success():
-        return getattr(response, "data", None)
-    code = response.code if response.code is not None else getattr(response.raw, "status_code", -1)
-    raise FeishuError(operation, int(code), str(response.msg or ""))
 
 
 class FeishuAPI:
@@ -63,7 +53,7 @@ class FeishuAPI:
         self._settings = settings
         self._http = http
         self._token = token
-        self._client = build_client(settings)
+        self._open_api = OpenAPI(settings.base_url, http)
 
     async def _call(self, operation: str, attempt: Callable[[str], Awaitable[T]]) -> T:
         """Run `attempt(token)`: a rejected token is refreshed once, rate limits back off."""
@@ -74,7 +64,7 @@ class FeishuAPI:
                 return await attempt(token)
             except FeishuError as exc:
                 error = exc
-            except (httpx.HTTPError, aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
                 error = FeishuError(operation, -1, f"{type(exc).__name__}: {exc}")
             if error.token_invalid and not refreshed:
                 refreshed = True
@@ -90,11 +80,11 @@ class FeishuAPI:
                         error)
             raise error
 
-    def _sdk(self, operation: str, method: Callable[[Any, Any], Awaitable[Any]],
-             request: Callable[[], Any]) -> Awaitable[Any]:
+    def _sdk(self, operation: str, request: Callable[[], Any], response_type: Any) -> Awaitable[Any]:
+        """Send a lark-oapi request built afresh per attempt; the response's `data` (None if it has none)."""
         async def attempt(token: str) -> Any:
-            option = RequestOption.builder().tenant_access_token(token).build()
-            return _checked(operation, await method(request(), option))
+            response = await self._open_api.send(operation, request(), response_type, token)
+            return getattr(response, "data", None)
 
         return self._call(operation, attempt)
 
@@ -105,7 +95,7 @@ class FeishuAPI:
                     .reply_in_thread(in_thread).uuid(uuid[:50]).build())
             return ReplyMessageRequest.builder().message_id(message_id).request_body(body).build()
 
-        data = await self._sdk("reply", self._client.im.v1.message.areply, request)
+        data = await self._sdk("reply", request, ReplyMessageResponse)
         return str(data.message_id)
 
     async def patch(self, message_id: str, content: str) -> None:
@@ -114,7 +104,7 @@ class FeishuAPI:
             body = PatchMessageRequestBody.builder().content(content).build()
             return PatchMessageRequest.builder().message_id(message_id).request_body(body).build()
 
-        await self._sdk("patch card", self._client.im.v1.message.apatch, request)
+        await self._sdk("patch card", request, PatchMessageResponse)
 
     async def create_card(self, card: dict[str, Any]) -> str:
         """A CardKit card entity (JSON 2.0); its card_id."""
@@ -122,7 +112,7 @@ class FeishuAPI:
             body = CreateCardRequestBody.builder().type("card_json").data(json.dumps(card)).build()
             return CreateCardRequest.builder().request_body(body).build()
 
-        data = await self._sdk("create card", self._client.cardkit.v1.card.acreate, request)
+        data = await self._sdk("create card", request, CreateCardResponse)
         return str(data.card_id)
 
     async def card_text(self, card_id: str, element_id: str, content: str, sequence: int) -> None:
@@ -133,7 +123,7 @@ class FeishuAPI:
             return (ContentCardElementRequest.builder().card_id(card_id).element_id(element_id)
                     .request_body(body).build())
 
-        await self._sdk("stream card", self._client.cardkit.v1.card_element.acontent, request)
+        await self._sdk("stream card", request, ContentCardElementResponse)
 
     async def card_settings(self, card_id: str, settings: dict[str, Any], sequence: int) -> None:
         """Change a card entity's settings (ends streaming mode)."""
@@ -141,18 +131,17 @@ class FeishuAPI:
             body = SettingsCardRequestBody.builder().settings(json.dumps(settings)).sequence(sequence).build()
             return SettingsCardRequest.builder().card_id(card_id).request_body(body).build()
 
-        await self._sdk("card settings", self._client.cardkit.v1.card.asettings, request)
+        await self._sdk("card settings", request, SettingsCardResponse)
+
+    async def _get(self, operation: str, path: str, token: str) -> dict[str, Any]:
+        async with self._http.get(self._settings.base_url + path,
+                                  headers={"Authorization": f"Bearer {token}"}) as response:
+            return answer(operation, response.status, await response.read())
 
     async def bot_open_id(self) -> str:
         """This bot's open_id, from `/open-apis/bot/v3/info`."""
         async def attempt(token: str) -> str:
-            url = f"{self._settings.base_url}/open-apis/bot/v3/info"
-            async with self._http.get(url, headers={"Authorization": f"Bearer {token}"}) as response:
-                data = await response.json(content_type=None)
-            if not isinstance(data, dict) or data.get("code") != 0:
-                code = data.get("code", response.status) if isinstance(data, dict) else response.status
-                raise FeishuError("bot info", int(code), str(data.get("msg", "") if isinstance(data, dict)
-                                                              else ""))
+            data = await self._get("bot info", "/open-apis/bot/v3/info", token)
             return str((data.get("bot") or {}).get("open_id", ""))
 
         return await self._call("bot info", attempt)
@@ -165,13 +154,10 @@ class FeishuAPI:
             async with self._http.get(url, params={"type": kind}, headers=headers) as response:
                 mime = response.content_type
                 body = await response.read()
-                if response.status == 200 and mime != "application/json":
-                    return body, mime
-            try:
-                data = json.loads(body)
-            except ValueError:
-                data = {}
-            raise FeishuError("download", int(data.get("code", response.status)), str(data.get("msg", "")))
+            if response.status == 200 and mime != "application/json":
+                return body, mime
+            answer("download", response.status, body)  # raises with Feishu's code
+            raise FeishuError("download", -1, "a JSON answer instead of the file")
 
         return await self._call("download", attempt)
 
@@ -186,16 +172,9 @@ class FeishuAPI:
             headers = {"Authorization": f"Bearer {token}"}
             async with self._http.post(url, data=form, headers=headers) as response:
                 body = await response.read()
-            try:
-                answer = json.loads(body)
-            except ValueError:
-                answer = None
-            if not isinstance(answer, dict):
-                answer = {}
-            key = (answer.get("data") or {}).get("image_key") if answer.get("code") == 0 else None
+            key = (answer("upload image", response.status, body).get("data") or {}).get("image_key")
             if not isinstance(key, str) or not key:
-                code = answer.get("code", response.status)
-                raise FeishuError("upload image", int(code), str(answer.get("msg", "")))
+                raise FeishuError("upload image", -1, "no image_key in the answer")
             return key
 
         return await self._call("upload image", attempt)

@@ -1,7 +1,7 @@
 """The tenant_access_token, fetched with aiohttp and cached in storage for every instance.
 
 lark-oapi's own token fetch is a blocking `requests` call inside its async methods (protocols.md
-2.9 #2), so the client is built with `enable_set_token(True)` and gets this token per call.
+2.9 #2); this token goes with every Open API call the adapter makes (transport.py).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import aiohttp
 
 from adapters.feishu.errors import FeishuError
 from adapters.feishu.settings import FeishuSettings
+from adapters.feishu.transport import answer
 from bot.errors import StorageUnavailable
 from bot.storage import Storage
 
@@ -58,13 +59,11 @@ class TenantToken:
         url = self._settings.base_url + TOKEN_PATH
         try:
             async with self._http.post(url, json=body) as response:
-                data = await response.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                data = answer("tenant token", response.status, await response.read())
+        except (aiohttp.ClientError, TimeoutError) as exc:
             raise FeishuError("tenant token", -1, f"{type(exc).__name__}: {exc}") from None
-        if not isinstance(data, dict) or data.get("code") != 0 or not data.get("tenant_access_token"):
-            code = data.get("code", -1) if isinstance(data, dict) else -1
-            msg = data.get("msg", "") if isinstance(data, dict) else "not a JSON object"
-            raise FeishuError("tenant token", int(code), str(msg))
+        if not data.get("tenant_access_token"):
+            raise FeishuError("tenant token", -1, "no tenant_access_token in the answer")
         token = str(data["tenant_access_token"])
         lifetime = float(data.get("expire", 7200))
         ttl = lifetime - EARLY_REFRESH if lifetime > 2 * EARLY_REFRESH else lifetime / 2

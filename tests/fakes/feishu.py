@@ -41,6 +41,7 @@ class Call:
     body: dict[str, Any]
     at: float
     answer: dict[str, Any] | None = None  # `data` of a successful answer
+    peer: tuple[str, int] | None = None  # the client's address: one per connection
 
 
 @dataclass
@@ -103,8 +104,9 @@ class FakeFeishu:
         else:
             raw = await request.read()
             body = json.loads(raw) if raw else {}
+        peername = request.transport.get_extra_info("peername") if request.transport else None
         call = Call(op, request.method, request.path, dict(request.query), dict(request.headers), body,
-                    time.monotonic())
+                    time.monotonic(), peer=tuple(peername[:2]) if peername else None)
         self.calls.append(call)
         self._changed.set()
         return call
