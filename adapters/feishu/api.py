@@ -80,58 +80,48 @@ class FeishuAPI:
                         error)
             raise error
 
-    def _sdk(self, operation: str, request: Callable[[], Any], response_type: Any) -> Awaitable[Any]:
-        """Send a lark-oapi request built afresh per attempt; the response's `data` (None if it has none)."""
+    def _typed(self, operation: str, request: Any, response_type: Any) -> Awaitable[Any]:
+        """Send a lark-oapi request (left unchanged, so retries resend it); the response's `data`."""
         async def attempt(token: str) -> Any:
-            response = await self._open_api.send(operation, request(), response_type, token)
+            response = await self._open_api.send(operation, request, response_type, token)
             return getattr(response, "data", None)
 
         return self._call(operation, attempt)
 
     async def reply(self, message_id: str, msg_type: str, content: str, in_thread: bool, uuid: str) -> str:
         """Reply to a message (in its thread when it is in one); the new message's id."""
-        def request() -> Any:
-            body = (ReplyMessageRequestBody.builder().msg_type(msg_type).content(content)
-                    .reply_in_thread(in_thread).uuid(uuid[:50]).build())
-            return ReplyMessageRequest.builder().message_id(message_id).request_body(body).build()
-
-        data = await self._sdk("reply", request, ReplyMessageResponse)
+        body = (ReplyMessageRequestBody.builder().msg_type(msg_type).content(content)
+                .reply_in_thread(in_thread).uuid(uuid[:50]).build())
+        request = ReplyMessageRequest.builder().message_id(message_id).request_body(body).build()
+        data = await self._typed("reply", request, ReplyMessageResponse)
         return str(data.message_id)
 
     async def patch(self, message_id: str, content: str) -> None:
         """Replace an interactive card message's content."""
-        def request() -> Any:
-            body = PatchMessageRequestBody.builder().content(content).build()
-            return PatchMessageRequest.builder().message_id(message_id).request_body(body).build()
-
-        await self._sdk("patch card", request, PatchMessageResponse)
+        body = PatchMessageRequestBody.builder().content(content).build()
+        request = PatchMessageRequest.builder().message_id(message_id).request_body(body).build()
+        await self._typed("patch card", request, PatchMessageResponse)
 
     async def create_card(self, card: dict[str, Any]) -> str:
         """A CardKit card entity (JSON 2.0); its card_id."""
-        def request() -> Any:
-            body = CreateCardRequestBody.builder().type("card_json").data(json.dumps(card)).build()
-            return CreateCardRequest.builder().request_body(body).build()
-
-        data = await self._sdk("create card", request, CreateCardResponse)
+        body = CreateCardRequestBody.builder().type("card_json").data(json.dumps(card)).build()
+        request = CreateCardRequest.builder().request_body(body).build()
+        data = await self._typed("create card", request, CreateCardResponse)
         return str(data.card_id)
 
     async def card_text(self, card_id: str, element_id: str, content: str, sequence: int) -> None:
         """Stream a card element's full text so far (CardKit types on from the common prefix)."""
-        def request() -> Any:
-            body = (ContentCardElementRequestBody.builder().content(content).sequence(sequence)
-                    .uuid(f"{card_id}-{sequence}"[:64]).build())
-            return (ContentCardElementRequest.builder().card_id(card_id).element_id(element_id)
-                    .request_body(body).build())
-
-        await self._sdk("stream card", request, ContentCardElementResponse)
+        body = (ContentCardElementRequestBody.builder().content(content).sequence(sequence)
+                .uuid(f"{card_id}-{sequence}"[:64]).build())
+        request = (ContentCardElementRequest.builder().card_id(card_id).element_id(element_id)
+                   .request_body(body).build())
+        await self._typed("stream card", request, ContentCardElementResponse)
 
     async def card_settings(self, card_id: str, settings: dict[str, Any], sequence: int) -> None:
         """Change a card entity's settings (ends streaming mode)."""
-        def request() -> Any:
-            body = SettingsCardRequestBody.builder().settings(json.dumps(settings)).sequence(sequence).build()
-            return SettingsCardRequest.builder().card_id(card_id).request_body(body).build()
-
-        await self._sdk("card settings", request, SettingsCardResponse)
+        body = SettingsCardRequestBody.builder().settings(json.dumps(settings)).sequence(sequence).build()
+        request = SettingsCardRequest.builder().card_id(card_id).request_body(body).build()
+        await self._typed("card settings", request, SettingsCardResponse)
 
     async def _get(self, operation: str, path: str, token: str) -> dict[str, Any]:
         async with self._http.get(self._settings.base_url + path,
