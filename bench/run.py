@@ -266,10 +266,11 @@ async def _main(args: argparse.Namespace) -> int:
     try:
         await bench.start()
         plan = PLANS[args.mode]
-        if args.levels or args.seconds:  # an ad-hoc run, e.g. for profiling: first latency only
+        if args.levels or args.seconds or args.latency is not None:  # an ad-hoc run, e.g. for profiling: first latency only
             first = plan[0]
             levels = tuple(int(x) for x in args.levels.split(",")) if args.levels else first.levels
-            plan = (Step(first.latency, first.scenarios, levels, args.seconds or first.seconds),)
+            latency = first.latency if args.latency is None else args.latency / 1000
+            plan = (Step(latency, first.scenarios, levels, args.seconds or first.seconds),)
         caps = {} if args.mode == "full" else CAPS
         await run_plan(bench, plan, set(args.only.split(",")) if args.only else None, caps)
     finally:
@@ -293,7 +294,8 @@ def main(argv: list[str]) -> int:
     parser.set_defaults(mode="default")
     parser.add_argument("--only", help="comma-separated scenario names: " + ", ".join(ALL))
     parser.add_argument("--out", help="directory for results.json and results.md")
-    parser.add_argument("--levels", help="comma-separated in-flight levels (0 ms LLM only)")
+    parser.add_argument("--levels", help="comma-separated in-flight levels (0 ms LLM unless --latency)")
+    parser.add_argument("--latency", type=float, help="fake LLM latency in ms (with --levels)")
     parser.add_argument("--seconds", type=float, help="seconds per level (with --levels)")
     parser.add_argument("--profile", action="store_true",
                         help="record each level with py-spy (collapsed stacks in the work dir)")

@@ -133,6 +133,16 @@ async def test_incr_many_counts_each_key_in_order(storage: Storage) -> None:
     assert await storage.incr_many([("a", 60), ("b", 60)]) == [2, 1]
 
 
+async def test_incr_claim_counts_every_call_and_claims_for_the_first(storage: Storage) -> None:
+    results = await asyncio.gather(*(storage.incr_claim("n", 60, "c", 60) for _ in range(5)))
+    assert sorted(results) == [(1, True), (2, False), (3, False), (4, False), (5, False)]
+
+
+async def test_set_notify_stores_the_value_and_raises_the_signal(storage: Storage) -> None:
+    await storage.set_notify("k", "v", 60, "sig")
+    assert (await storage.get("k"), await storage.wait("sig", 0.01)) == ("v", True)
+
+
 async def test_wait_returns_true_once_notified(storage: Storage) -> None:
     waiter = asyncio.ensure_future(storage.wait("sig", seconds=5))
     await asyncio.sleep(0.05)

@@ -40,7 +40,7 @@ class WeChatAdapter:
         outbox = Outbox(settings, services.storage, services.tasks, self.api)
         producer = Producer(settings, services, outbox, self.api)
         deadline = Deadline(settings, services.storage, services.tasks, outbox, producer,
-                            services.jobs)
+                            services.jobs, lease=services.settings.storage.job_claim_idle)
         self._endpoint = Endpoint(settings, cipher, deadline, outbox, services.tasks,
                                   services.settings.llm.vision, media=self.api is not None)
 

@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from adapters.wechat.local import Local, Run
 from adapters.wechat.outbox import Outbox
 from adapters.wechat.parse import Inbound
 from adapters.wechat.settings import WeChatSettings
@@ -53,13 +54,19 @@ class Deadline:
     """Decides among answer now / hold for the retry / placeholder and deliver later."""
 
     def __init__(self, settings: WeChatSettings, storage: Storage, tasks: TaskOwner,
-                 outbox: Outbox, produce: Produce, jobs: JobQueue | None = None) -> None:
+                 outbox: Outbox, produce: Produce, jobs: JobQueue | None = None,
+                 lease: float = 60.0) -> None:
         self._s = settings
         self._storage = storage
         self._tasks = tasks
         self._outbox = outbox
         self._produce = produce
         self._jobs = jobs
+        self._local = Local()
+        self._beat: asyncio.Task[None] | None = None
+        # `run:{key}` is the lease of the instance making the answer: refreshed while it runs,
+        # so a job re-run after a crash takes over once it lapses (never while it is alive).
+        self._lease = max(lease, outbox.window)
         if jobs is not None:
             jobs.register(JOB, self._run_job)
 
@@ -73,16 +80,22 @@ class Deadline:
 
     async def _answer(self, msg: Inbound, started: float) -> Served:
         key = msg.key
-        attempt = await self._storage.incr(f"wechat:try:{key}", self._outbox.window)
-        if await self._storage.claim(f"wechat:run:{key}", self._s.pending_ttl):
+        attempt, won = await self._storage.incr_claim(
+            f"wechat:try:{key}", self._outbox.window, f"wechat:run:{key}", self._lease)
+        if won:
             await self._start(msg)
         last = attempt >= self._s.attempts
         limit = self._s.deadline if last else self._s.hold
         remaining = max(0.0, limit - (asyncio.get_running_loop().time() - started))
-        if await self._storage.wait(f"wechat:done:{key}", remaining):
+        run = self._local.get(key)
+        if run is not None:  # made here: woken in memory
+            parts = await self._local.wait(run, remaining)
+        elif await self._storage.wait(f"wechat:done:{key}", remaining):
             parts = await self._outbox.answer(key)
-            if parts is not None:
-                return self._serve(msg, parts, last)
+        else:
+            parts = None
+        if parts is not None:
+            return self._serve(msg, parts, last)
         if not last:
             return Served("")  # WeChat stopped listening at 5 s and will retry this MsgId
         return await self._placeholder(msg)
@@ -100,8 +113,13 @@ class Deadline:
         """Take on the late delivery of `key`'s answer; True for the single winner."""
         if not await self._storage.claim(f"wechat:deliver:{key}", self._s.pending_ttl):
             return False
-        await self._storage.notify(f"wechat:settled:{key}", self._outbox.window)
+        await self._settled(key, True)
         return True
+
+    async def _settled(self, key: str, received: bool) -> None:
+        """Tell the job: in memory when it waits here, else through storage (received only)."""
+        if not self._local.settle(key, received) and received:
+            await self._storage.notify(f"wechat:settled:{key}", self._outbox.window)
 
     def _serve(self, msg: Inbound, parts: list[str], last: bool, claimed: bool = False) -> Served:
         if not parts:
@@ -110,35 +128,92 @@ class Deadline:
 
         async def after(received: bool) -> None:
             if received:
-                await self._storage.notify(f"wechat:settled:{msg.key}", self._outbox.window)
+                await self._settled(msg.key, True)
                 await self._outbox.after_first(msg.openid, msg.key, rest)
             elif last and (claimed or await self._claim_delivery(msg.key)):
                 # nobody will ask again: the answer must reach them another way
                 log.info("wechat: the last retry was gone before its answer; delivering later")
                 await self._outbox.deliver_late(msg.openid, parts)
+            else:  # a retry will come, perhaps elsewhere: the job goes through storage
+                await self._settled(msg.key, False)
 
         return Served(self._outbox.with_hint(first, bool(rest)), after)
 
     async def _start(self, msg: Inbound) -> None:
-        """Record the work as a durable job: if this instance dies, another one finishes it."""
+        """Make the answer here, and record the work as a durable job: if this instance dies,
+        another one finishes it (its handler waits while our lease on `run:{key}` lives)."""
+        run = self._local.open(msg.key)
+        run.task = self._tasks.spawn(self._job(msg, run), name="wechat-answer")
         if self._jobs is not None:
             try:
                 await self._jobs.enqueue(JOB, dataclasses.asdict(msg))
-                return
             except StorageUnavailable as exc:
                 log.warning("wechat: answering in-process, the job could not be recorded: %s", exc)
-        self._tasks.spawn(self._job(msg), name="wechat-answer")
 
     async def _run_job(self, payload: dict[str, Any]) -> None:
-        # Run under the usual task name so a drain or a test sees the answer being made.
-        await self._tasks.spawn(self._job(Inbound(**payload)), name="wechat-answer")
+        """The durable record: wait for the local run, or take over a run whose lease lapsed."""
+        msg = Inbound(**payload)
+        run = self._local.get(msg.key)
+        if run is not None and run.task is not None:
+            await asyncio.shield(run.task)
+            return
+        await self._tasks.spawn(self._recover(msg), name="wechat-answer")
 
-    async def _job(self, msg: Inbound) -> None:
+    async def _recover(self, msg: Inbound) -> None:
+        key = msg.key
+        for _ in range(1000):  # bounded: each turn waits up to a lease
+            parts = await self._outbox.answer(key)
+            if parts is not None:
+                await self._after_made(msg, parts, None)
+                return
+            if await self._storage.claim(f"wechat:run:{key}", self._lease):
+                run = self._local.open(key)
+                run.task = self._tasks.spawn(self._job(msg, run), name="wechat-answer")
+                await asyncio.shield(run.task)
+                return
+            await self._storage.wait(f"wechat:done:{key}", self._lease)
+
+    async def _job(self, msg: Inbound, run: Run) -> None:
         """The one LLM call for this key; a late or never-collected answer goes out later."""
         key = msg.key
-        parts = await self._outbox.answer(key)  # a re-run after a crash may find it made already
-        if parts is None:
-            parts = await self._produce(msg)
+        try:
+            parts = await self._outbox.answer(key)  # a re-run after a crash may find it made already
+            if parts is None:
+                parts = await self._make(msg)
+            if run.waiting:
+                run.settled = asyncio.get_running_loop().create_future()
+            run.answer.set_result(parts)
+            await self._after_made(msg, parts, run)
+        finally:
+            if not run.answer.done():
+                run.answer.cancel()
+            self._local.close(key, run)
+
+    async def _make(self, msg: Inbound) -> list[str]:
+        """Produce the answer; the lease on `run:{key}` is kept alive meanwhile (`_beat`)."""
+        if self._beat is None or self._beat.done():
+            self._beat = self._tasks.spawn(self._keep_leases(), name="wechat-leases")
+        return await self._produce(msg)
+
+    async def _keep_leases(self) -> None:
+        """Refresh the lease of every answer being made here, while there are any."""
+        while self._local.running():
+            await asyncio.sleep(self._lease / 3)
+            for key in self._local.running():
+                try:
+                    await self._storage.set(f"wechat:run:{key}", "1", self._lease)
+                except StorageUnavailable as exc:
+                    log.warning("wechat: could not refresh the lease of %s: %s", key, exc)
+
+    async def _after_made(self, msg: Inbound, parts: list[str], run: Run | None) -> None:
+        key = msg.key
+        if run is not None and run.settled is not None:
+            # A delivery held here takes it: nothing another instance needs unless it fails.
+            done, _ = await asyncio.wait((run.settled,), timeout=self._outbox.window)
+            if done and run.settled.result():
+                return
+            run.settled = None
+        if run is not None:
             await self._outbox.store_answer(key, parts)
         if not parts:
             return

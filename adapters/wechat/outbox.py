@@ -48,8 +48,8 @@ class Outbox:
     async def store_answer(self, key: str, parts: list[str]) -> None:
         """Keep a finished answer for retries and wake every instance waiting for it."""
         ttl = max(self.window, 600.0)
-        await self._storage.set(f"wechat:answer:{key}", json.dumps(parts, ensure_ascii=False), ttl)
-        await self._storage.notify(f"wechat:done:{key}", ttl)
+        await self._storage.set_notify(f"wechat:answer:{key}", json.dumps(parts, ensure_ascii=False),
+                                       ttl, f"wechat:done:{key}")
 
     async def answer(self, key: str) -> list[str] | None:
         """The finished answer for a MsgId, if there is one."""

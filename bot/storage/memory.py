@@ -106,6 +106,16 @@ class MemoryStorage:
         """Several increments."""
         return [await self.incr(key, ttl) for key, ttl in counters]
 
+    async def incr_claim(self, counter: str, counter_ttl: float, key: str,
+                         ttl: float) -> tuple[int, bool]:
+        """An increment and a claim (no await in between: atomic on the loop)."""
+        return await self.incr(counter, counter_ttl), await self.claim(key, ttl)
+
+    async def set_notify(self, key: str, value: str, ttl: float, signal: str) -> None:
+        """A value and a signal."""
+        await self.set(key, value, ttl)
+        await self.notify(signal, ttl)
+
     async def notify(self, key: str, ttl: float) -> None:
         """Raise a sticky signal."""
         self._put(f"sig:{key}", "1", ttl)

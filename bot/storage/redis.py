@@ -142,6 +142,26 @@ class RedisStorage:
             results = await pipe.execute()
         return [int(count) for count in results[::2]]
 
+    async def incr_claim(self, counter: str, counter_ttl: float, key: str,
+                         ttl: float) -> tuple[int, bool]:
+        """INCR + PEXPIRE NX + SET NX PX in one MULTI."""
+        async with _guard("incr_claim"), self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(self._k("kv", counter))
+            pipe.pexpire(self._k("kv", counter), max(1, int(counter_ttl * 1000)), nx=True)
+            pipe.set(self._k("kv", key), "1", nx=True, px=max(1, int(ttl * 1000)))
+            count, _, won = await pipe.execute()
+        return int(count), bool(won)
+
+    async def set_notify(self, key: str, value: str, ttl: float, signal: str) -> None:
+        """SET + the `notify` commands in one MULTI."""
+        px = max(1, int(ttl * 1000))
+        async with _guard("set_notify"), self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(self._k("kv", key), value, px=px)
+            pipe.set(self._k("sig", signal), "1", px=px)
+            pipe.rpush(self._k("sigq", signal), "1")
+            pipe.pexpire(self._k("sigq", signal), px)
+            await pipe.execute()
+
     async def notify(self, key: str, ttl: float) -> None:
         """Set the sticky flag and push a wake-up token, both with the same TTL."""
         px = max(1, int(ttl * 1000))
