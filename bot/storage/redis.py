@@ -21,7 +21,7 @@ from bot.storage.base import Turn
 # without history, rather than hang on storage.
 _CONNECT_TIMEOUT = 1.0
 _SOCKET_TIMEOUT = 3.0
-_POOL = 256  # connections for ordinary commands (each is busy well under a millisecond)
+_POOL = 2048  # connections for ordinary commands (each is busy for a loop turn or two)
 _WAITERS = 4096  # concurrent `wait` calls (one connection each; Redis allows 10,000 clients)
 
 
