@@ -177,9 +177,8 @@ class Deadline:
         """The one LLM call for this key; a late or never-collected answer goes out later."""
         key = msg.key
         try:
-            parts = await self._outbox.answer(key)  # a re-run after a crash may find it made already
-            if parts is None:
-                parts = await self._make(msg)
+            # No answer record can exist yet: the claim was just won (a re-run looks first).
+            parts = await self._make(msg)
             if run.waiting:
                 run.settled = asyncio.get_running_loop().create_future()
             run.answer.set_result(parts)

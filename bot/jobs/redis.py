@@ -12,11 +12,14 @@ import uuid
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
 from redis.asyncio.connection import BlockingConnectionPool
+from redis.driver_info import DriverInfo
 from redis.exceptions import RedisError, ResponseError
 
 from bot.errors import StorageUnavailable
 from bot.jobs.base import MAX_ATTEMPTS, Runner
+from bot.storage.batch import Batch
 from bot.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
@@ -34,7 +37,8 @@ class RedisJobs(Runner):
     def __init__(self, url: str, prefix: str, tasks: TaskOwner, concurrency: int = 256,
                  claim_idle: float = 60.0, block: float = 1.0) -> None:
         super().__init__(tasks, concurrency)
-        options: dict[str, Any] = {"decode_responses": True, "socket_connect_timeout": 1.0}
+        options: dict[str, Any] = {"decode_responses": True, "socket_connect_timeout": 1.0,
+                                   "driver_info": DriverInfo()}  # one version lookup, not one each
         # Commands share a pool that waits for a free connection past its size (the default
         # pool raises beyond 100 connections under load); the consumer's blocking XREADGROUP
         # gets a connection of its own with no socket timeout.
@@ -43,6 +47,9 @@ class RedisJobs(Runner):
         self._reader = aioredis.Redis.from_pool(BlockingConnectionPool.from_url(
             url, max_connections=2, timeout=None, socket_timeout=None, **options))
         self._stream, self._tries = f"{prefix}jobs", f"{prefix}jobtries"
+        # Enqueues of one loop turn go out as one pipeline (1024 at once exhausted the pool).
+        self._adds = Batch(self._redis, self._queue_add)
+        self._ends = Batch(self._redis, self._queue_end)
         self._consumer = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._claim_idle = claim_idle
         self._block_ms = int(block * 1000)
@@ -51,9 +58,17 @@ class RedisJobs(Runner):
         """XADD; StorageUnavailable when Redis cannot take it."""
         fields: dict[Any, Any] = {"name": name, "payload": json.dumps(payload, ensure_ascii=False)}
         try:
-            await self._redis.xadd(self._stream, fields, maxlen=MAX_LEN, approximate=True)
+            await self._adds(fields)
         except (RedisError, OSError) as exc:
             raise StorageUnavailable(f"redis enqueue: {type(exc).__name__}") from exc
+
+    def _queue_add(self, pipe: Pipeline, call: tuple[Any, ...]) -> None:
+        pipe.xadd(self._stream, call[0], maxlen=MAX_LEN, approximate=True)
+
+    def _queue_end(self, pipe: Pipeline, call: tuple[Any, ...]) -> None:
+        pipe.xack(self._stream, GROUP, call[0])
+        pipe.xdel(self._stream, call[0])
+        pipe.hdel(self._tries, call[0])
 
     async def start(self) -> None:
         """Start the consumer loop (the group is created on first use)."""
@@ -121,11 +136,7 @@ class RedisJobs(Runner):
                 if tries < MAX_ATTEMPTS:
                     return  # stays pending: re-claimed after claim_idle
                 log.error("job %s (%s) given up after %d attempts", entry_id, name, tries)
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.xack(self._stream, GROUP, entry_id)
-                pipe.xdel(self._stream, entry_id)
-                pipe.hdel(self._tries, entry_id)
-                await pipe.execute()
+            await self._ends(entry_id)
         except (RedisError, OSError) as exc:
             log.warning("jobs: could not record the end of %s: %s", entry_id, type(exc).__name__)
 
