@@ -77,13 +77,11 @@ async def test_wechat_answer_cut_by_a_crash_reaches_the_user_once(
     assert took < FINISHED_WITHIN
 
 
+@pytest.mark.parametrize("cardkit", [True, False], ids=["cardkit", "message-card"])
 async def test_feishu_answer_cut_by_a_crash_reaches_the_user_once(
-    fleet: Fleet, fake_openai: FakeOpenAI, redis_url: str,
+    fleet: Fleet, fake_openai: FakeOpenAI, redis_url: str, cardkit: bool,
 ) -> None:
-    # Message cards (cardkit off): with CardKit on, a re-run makes a second card entity, but its
-    # reply repeats the first run's uuid, so Feishu keeps showing the first card at "thinking"
-    # (a known gap in adapters/feishu/cards.py, reported with issue 6).
-    cardkit = False
+    # With CardKit the re-run must type into the first run's card: its reply uuid shows only that.
     fake: FeishuServer = await start_fake_feishu()
     try:
         await start_pair(fleet, fake_openai, redis_url, cardkit, feishu_url=fake.url)

@@ -30,11 +30,15 @@ from adapters.feishu.render import (
 )
 from adapters.feishu.settings import FeishuSettings
 from adapters.feishu.texts import say
+from bot.errors import StorageUnavailable
 from bot.messages import Image, Reply
+from bot.storage import Storage
 from bot.texts import Texts
 
 log = logging.getLogger(__name__)
 
+CARD_TTL = 24 * 3600.0  # a re-run comes within minutes; Feishu's reply uuid lasts an hour
+SEQUENCE_EPOCH = 1_767_225_600  # 2026-01-01: tenths of a second since fit CardKit's int32
 TEXT_BYTES = 100_000  # text messages allow 150 KB of content JSON
 POST_BYTES = 25_000  # posts allow 30 KB
 
@@ -45,8 +49,10 @@ class CardReplier:
     streams = True
 
     def __init__(self, api: FeishuAPI, message: FeishuMessage, settings: FeishuSettings, texts: Texts,
+                 storage: Storage | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._api = api
+        self._storage = storage
         self._message = message
         self._settings = settings
         self._texts = texts
@@ -71,10 +77,13 @@ class CardReplier:
         """Show the thinking card before the model's first token."""
         thinking = say(self._texts, "feishu_thinking")
         if self._settings.cardkit:
+            if await self._resume_card():
+                return
             try:
                 self._target = await self._api.create_card(stream_card(thinking))
                 await self._reply("interactive", card_reference(self._target), "card")
                 self._mode = "cardkit"
+                await self._remember_card()
                 return
             except FeishuError as exc:
                 log.info("feishu: CardKit card unavailable (%s), falling back to a message card", exc.code)
@@ -83,6 +92,30 @@ class CardReplier:
             self._mode = "patch"
         except FeishuError as exc:
             log.warning("feishu: no card could be sent (%s); the answer will be plain text", exc.code)
+
+    def _card_key(self) -> str:
+        return f"feishu:card:{self._message.message_id}"
+
+    async def _remember_card(self) -> None:
+        """Keep the card id: a job re-run after a crash must type into the card the user sees."""
+        if self._storage is not None:
+            with contextlib.suppress(StorageUnavailable):
+                await self._storage.set(self._card_key(), self._target, CARD_TTL)
+
+    async def _resume_card(self) -> bool:
+        """Re-runs of a job reuse the first run's card (its reply uuid shows only that one)."""
+        if self._storage is None:
+            return False
+        with contextlib.suppress(StorageUnavailable):
+            card_id = await self._storage.get(self._card_key())
+            if card_id:
+                self._target, self._mode = card_id, "cardkit"
+                # Sequences must keep increasing on a card: start above anything the first run
+                # (counting up from 0, a few hundred updates at most) can have used.
+                self._sequence = int((time.time() - SEQUENCE_EPOCH) * 10)
+                log.info("feishu: resuming the card of message %s", self._message.message_id)
+                return True
+        return False
 
     async def delta(self, text: str) -> None:
         """Accumulate; push to the card when the update interval has passed."""

@@ -105,7 +105,8 @@ class Inbound:
             return
         if message.is_group and not mentions_bot(message, bot_id):
             return
-        replier = CardReplier(self._api, message, self._settings, self._services.texts)
+        replier = CardReplier(self._api, message, self._settings, self._services.texts,
+                              self._services.storage)
         attachments = await self._attachments(message)
         if isinstance(attachments, str):
             await replier.send_notice(say(self._services.texts, attachments))
