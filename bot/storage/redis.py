@@ -36,6 +36,10 @@ async def _guard(op: str) -> AsyncIterator[None]:
         raise StorageUnavailable(f"redis {op}: {type(exc).__name__}: {exc}") from exc
 
 
+def _queue_get(pipe: Pipeline, call: tuple[Any, ...]) -> None:
+    pipe.get(call[0])
+
+
 def _queue_conversation(pipe: Pipeline, call: tuple[Any, ...]) -> None:
     pipe.hgetall(call[0])
     pipe.lrange(call[1], 0, -1)
@@ -89,6 +93,7 @@ class RedisStorage:
         self._appends = Batch(self._redis, lambda pipe, call: self._append(
             keys=call[0], args=call[1], client=pipe))
         self._reads = Batch(self._redis, _queue_conversation)
+        self._gets = Batch(self._redis, _queue_get)
         self._claims = Batch(self._redis, lambda pipe, call: self._incr_claim(
             keys=call[0], args=call[1], client=pipe))
 
@@ -131,10 +136,10 @@ class RedisStorage:
             await pipe.execute()
 
     async def get(self, key: str) -> str | None:
-        """A value, or None."""
+        """A value, or None (pipelined with the other reads of this loop turn)."""
         async with _guard("get"):
-            value = await self._redis.get(self._k("kv", key))
-        return None if value is None else str(value)
+            value: str | None = await self._gets(self._k("kv", key))
+        return value
 
     async def set(self, key: str, value: str, ttl: float | None = None) -> None:
         """Store a value."""
