@@ -266,7 +266,8 @@ async def _main(args: argparse.Namespace) -> int:
     try:
         await bench.start()
         plan = PLANS[args.mode]
-        if args.levels or args.seconds or args.latency is not None:  # an ad-hoc run, e.g. for profiling: first latency only
+        # an ad-hoc run, e.g. for profiling: the first step's scenarios, at --latency if given
+        if args.levels or args.seconds or args.latency is not None:
             first = plan[0]
             levels = tuple(int(x) for x in args.levels.split(",")) if args.levels else first.levels
             latency = first.latency if args.latency is None else args.latency / 1000

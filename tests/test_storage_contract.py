@@ -138,6 +138,13 @@ async def test_incr_claim_counts_every_call_and_claims_for_the_first(storage: St
     assert sorted(results) == [(1, True), (2, False), (3, False), (4, False), (5, False)]
 
 
+async def test_concurrent_reads_of_one_loop_turn_each_get_their_own_value(storage: Storage) -> None:
+    for n in range(20):
+        await storage.set(f"k{n}", f"v{n}")
+    values = await asyncio.gather(*(storage.get(f"k{n}") for n in range(21)))
+    assert values == [*(f"v{n}" for n in range(20)), None]
+
+
 async def test_set_notify_stores_the_value_and_raises_the_signal(storage: Storage) -> None:
     await storage.set_notify("k", "v", 60, "sig")
     assert (await storage.get("k"), await storage.wait("sig", 0.01)) == ("v", True)

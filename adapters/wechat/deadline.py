@@ -3,7 +3,13 @@
 WeChat delivers a message up to `attempts` times (the original and two retries, ~5 s apart) and
 reads a reply only within 5 s. Whichever instance an attempt lands on:
 
-- the first to claim `run:{key}` starts the one LLM call (a background job);
+- the first to claim `run:{key}` (one script with the attempt counter) makes the answer in-process
+  and records a durable job; the claim is its lease, refreshed while it runs, so the job, on
+  whichever instance takes it, only waits for the run here, or takes over once the lease lapsed
+  (this instance died);
+- a delivery held on the instance making the answer is woken in memory, and if it writes the
+  answer to WeChat in time nothing else touches Redis (`local.py`); only otherwise is the answer
+  recorded in `answer:{key}` for a retry that may land anywhere;
 - every attempt waits for the job's `done:{key}` signal: a non-last attempt up to `hold` (past
   WeChat's 5 s, so WeChat retries if it is still not there), the last one up to `deadline`;
 - the last attempt, when still nothing is there, raises `late:{key}` and answers "still thinking";
