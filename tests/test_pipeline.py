@@ -186,3 +186,16 @@ async def test_reasoning_blocks_never_reach_the_user_or_history(
     await ask(service, "q2")
     assert body == {"reply": "The answer."}
     assert ("assistant", "The answer.") in sent_contents(fake_openai.chat_calls[-1])
+
+
+async def test_an_empty_answer_gets_a_friendly_text_and_writes_no_history(
+    start_service: StartService, fake_openai: FakeOpenAI
+) -> None:
+    service = await start_service()
+    fake_openai.reply = lambda body: "<think>only thoughts</think>"
+    status, body = await ask(service, "q")
+    fake_openai.reply = lambda body: "fine"
+    await ask(service, "next")
+    assert status == 502
+    assert body["error"]["message"] == "The assistant returned an empty answer. Please try again."
+    assert sent_contents(fake_openai.chat_calls[-1])[1:] == [("user", "next")]
