@@ -15,6 +15,7 @@ from adapters import ENABLED
 from bot.app import build_app, create_services, make_adapters
 from bot.platform import AdapterFactory, Services
 from bot.settings import Settings, load
+from tests.fakes.feishu import FakeFeishu, start_fake
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.server import LoopbackServer
 from tests.redis_proc import RedisProcess
@@ -46,6 +47,15 @@ async def fake_openai() -> AsyncIterator[FakeOpenAI]:
     fake = FakeOpenAI()
     fake.server = await LoopbackServer(fake.app()).start()
     yield fake
+    await fake.server.close()
+
+
+@pytest.fixture
+async def fake_feishu() -> AsyncIterator[FakeFeishu]:
+    """The fake Feishu Open API on a free port."""
+    fake = await start_fake()
+    yield fake
+    assert fake.server is not None
     await fake.server.close()
 
 

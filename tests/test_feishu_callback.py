@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -22,19 +21,10 @@ from tests.fakes.feishu import (
     message_event,
     post_event,
     settle,
-    start_fake,
 )
 from tests.fakes.openai import FakeOpenAI
 
 JSON = {"Content-Type": "application/json"}
-
-
-@pytest.fixture
-async def fake_feishu() -> AsyncIterator[FakeFeishu]:
-    fake = await start_fake()
-    yield fake
-    assert fake.server is not None
-    await fake.server.close()
 
 
 async def service_for(start_service: StartService, fake: FakeFeishu, encrypt_key: str = "test key",

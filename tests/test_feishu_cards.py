@@ -7,7 +7,6 @@ import itertools
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -33,17 +32,8 @@ from tests.fakes.feishu import (
     message_event,
     post_event,
     settle,
-    start_fake,
 )
 from tests.fakes.openai import FakeOpenAI
-
-
-@pytest.fixture
-async def fake_feishu() -> AsyncIterator[FakeFeishu]:
-    fake = await start_fake()
-    yield fake
-    assert fake.server is not None
-    await fake.server.close()
 
 
 async def start(start_service: StartService, fake: FakeFeishu, **feishu_config: Any) -> RunningService:

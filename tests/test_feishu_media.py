@@ -4,27 +4,16 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest
 
 from adapters.feishu.parse import post_images
 from adapters.feishu.texts import DEFAULTS
 from bot.texts import Texts
 from tests.conftest import StartService
-from tests.fakes.feishu import FakeFeishu, message_event, start_fake
+from tests.fakes.feishu import FakeFeishu, message_event
 from tests.fakes.openai import PNG_B64, FakeOpenAI
 from tests.test_feishu_messages import final_card_text, last_user_content, send, start
 from tests.test_wechat_media import SAMPLE
-
-
-@pytest.fixture
-async def fake_feishu() -> AsyncIterator[FakeFeishu]:
-    fake = await start_fake()
-    yield fake
-    assert fake.server is not None
-    await fake.server.close()
 
 
 def replies(fake: FakeFeishu) -> list[tuple[str, Any]]:

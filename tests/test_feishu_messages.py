@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest
 
 from adapters import feishu
 from adapters.feishu.parse import flatten_post
@@ -21,20 +18,11 @@ from tests.fakes.feishu import (
     message_event,
     post_event,
     settle,
-    start_fake,
 )
 from tests.fakes.openai import FakeOpenAI
 
 OTHER_USER = "ou_other000000000000000000000000002"
 GROUP = "oc_group00000000000000000000000001"
-
-
-@pytest.fixture
-async def fake_feishu() -> AsyncIterator[FakeFeishu]:
-    fake = await start_fake()
-    yield fake
-    assert fake.server is not None
-    await fake.server.close()
 
 
 async def start(start_service: StartService, fake: FakeFeishu, vision: bool = False,

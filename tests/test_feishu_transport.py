@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -24,16 +23,7 @@ from tests.fakes.feishu import (
     message_event,
     post_event,
     settle,
-    start_fake,
 )
-
-
-@pytest.fixture
-async def fake_feishu() -> AsyncIterator[FakeFeishu]:
-    fake = await start_fake()
-    yield fake
-    assert fake.server is not None
-    await fake.server.close()
 
 
 def card_text_request(card_id: str, content: str) -> Any:

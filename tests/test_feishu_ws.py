@@ -10,24 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-
-import pytest
 
 from adapters import feishu
 from adapters.feishu.adapter import FeishuAdapter
 from bot.app import ADAPTERS
 from tests.conftest import RunningService, StartService, base_config
-from tests.fakes.feishu import FakeFeishu, feishu_env, message_event, settle, start_fake
+from tests.fakes.feishu import FakeFeishu, feishu_env, message_event, settle
 from tests.fakes.openai import FakeOpenAI
-
-
-@pytest.fixture
-async def fake_feishu() -> AsyncIterator[FakeFeishu]:
-    fake = await start_fake()
-    yield fake
-    assert fake.server is not None
-    await fake.server.close()
 
 
 async def start_ws(start_service: StartService, fake: FakeFeishu) -> tuple[RunningService, FeishuAdapter]:
