@@ -59,6 +59,19 @@ async def fake_feishu() -> AsyncIterator[FakeFeishu]:
     await fake.server.close()
 
 
+@pytest.fixture
+async def fleet(tmp_path: Path) -> AsyncIterator[Any]:
+    """Real `python -m bot serve` processes (tests/fleet.py), stopped at the end of the test."""
+    from tests.fleet import Fleet  # fleet.py imports this module's constants
+
+    async with aiohttp.ClientSession() as http:
+        running = Fleet(tmp_path, http)
+        try:
+            yield running
+        finally:
+            await running.close()
+
+
 def write_settings(tmp_path: Path, config: dict[str, Any], env: dict[str, str]) -> Settings:
     """Settings from a YAML dict and an explicit environment (never the real one)."""
     path = tmp_path / f"config-{len(list(tmp_path.glob('config-*.yaml')))}.yaml"

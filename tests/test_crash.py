@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import aiohttp
 import pytest
 
 from tests.fakes import feishu, wechat
@@ -25,16 +22,6 @@ CLAIM_IDLE = 1.0
 FINISHED_WITHIN = 20.0  # seconds from the kill to the answer: re-claim (~1.5 s), the work, slack
 HELD = 3.0  # the first LLM call's latency: long enough to be killed in the middle of it
 KEYS = ("sk-instance-a", "sk-instance-b")  # tells the fake LLM which instance is calling
-
-
-@pytest.fixture
-async def fleet(tmp_path: Path) -> AsyncIterator[Fleet]:
-    async with aiohttp.ClientSession() as http:
-        running = Fleet(tmp_path, http)
-        try:
-            yield running
-        finally:
-            await running.close()
 
 
 async def start_pair(fleet: Fleet, fake_openai: FakeOpenAI, redis_url: str, cardkit: bool = True,

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 
-import aiohttp
 import pytest
 
 from tests.fakes import feishu, wechat
@@ -22,16 +20,6 @@ from tests.fleet import start_feishu as start_fake_feishu
 WECHAT_TIMING = {"deadline": 0.4, "hold": 1.0}
 WECHAT_WAITS = 0.7  # the pusher plays WeChat with its 5 s scaled down
 GRACE = 0.5  # after everything arrived: room for a wrongly repeated call to show up
-
-
-@pytest.fixture
-async def fleet(tmp_path: Path) -> AsyncIterator[Fleet]:
-    async with aiohttp.ClientSession() as http:
-        running = Fleet(tmp_path, http)
-        try:
-            yield running
-        finally:
-            await running.close()
 
 
 @pytest.fixture
