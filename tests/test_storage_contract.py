@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.storage import MemoryStorage, RedisStorage, Storage, Turn
+from bot.storage import Doc, MemoryStorage, Put, RedisStorage, Storage, Turn
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -176,3 +176,83 @@ async def test_one_signal_wakes_every_waiter(storage: Storage) -> None:
 
 async def test_ping_succeeds_when_the_backend_is_up(storage: Storage) -> None:
     await storage.ping()
+
+
+def put(key: str, etag: str, value: str | None, ttl: float | None = 60) -> Put:
+    return Put(key, etag, value, ttl)
+
+
+async def test_a_missing_document_reads_as_absent(storage: Storage) -> None:
+    assert await storage.read_docs(["d1"]) == [Doc("d1", "", None)]
+
+
+async def test_swap_creates_a_document_that_is_absent(storage: Storage) -> None:
+    ok, docs = await storage.swap_docs([put("d1", "", "v1")], ["e1"])
+    assert (ok, docs) == (True, [Doc("d1", "e1", "v1")])
+    assert await storage.read_docs(["d1"]) == [Doc("d1", "e1", "v1")]
+
+
+async def test_swap_with_a_stale_etag_changes_nothing_and_returns_the_current_document(
+    storage: Storage,
+) -> None:
+    await storage.swap_docs([put("d1", "", "v1")], ["e1"])
+    ok, docs = await storage.swap_docs([put("d1", "old", "v2")], ["e2"])
+    assert (ok, docs) == (False, [Doc("d1", "e1", "v1")])
+    assert await storage.read_docs(["d1"]) == [Doc("d1", "e1", "v1")]
+
+
+async def test_swap_of_several_documents_is_all_or_nothing(storage: Storage) -> None:
+    await storage.swap_docs([put("{u}a", "", "a1")], ["ea"])
+    ok, docs = await storage.swap_docs([put("{u}a", "ea", "a2"), put("{u}b", "wrong", "b1")],
+                                       ["ea2", "eb"])
+    assert ok is False
+    assert docs == [Doc("{u}a", "ea", "a1"), Doc("{u}b", "", None)]
+    assert await storage.read_docs(["{u}a", "{u}b"]) == [Doc("{u}a", "ea", "a1"), Doc("{u}b", "", None)]
+
+
+async def test_swap_with_no_value_deletes_the_document(storage: Storage) -> None:
+    await storage.swap_docs([put("d1", "", "v1")], ["e1"])
+    ok, _ = await storage.swap_docs([put("d1", "e1", None)], ["e2"])
+    assert ok is True
+    assert await storage.read_docs(["d1"]) == [Doc("d1", "", None)]
+
+
+async def test_an_empty_string_is_a_present_document(storage: Storage) -> None:
+    await storage.swap_docs([put("d1", "", "")], ["e1"])
+    assert await storage.read_docs(["d1"]) == [Doc("d1", "e1", "")]
+
+
+async def test_a_document_expires_after_its_ttl(storage: Storage) -> None:
+    await storage.swap_docs([put("d1", "", "v1", ttl=0.05)], ["e1"])
+    await asyncio.sleep(0.15)
+    assert await storage.read_docs(["d1"]) == [Doc("d1", "", None)]
+
+
+async def test_concurrent_swaps_from_one_etag_let_exactly_one_win(storage: Storage) -> None:
+    await storage.swap_docs([put("d1", "", "v0")], ["e0"])
+    results = await asyncio.gather(*(storage.swap_docs([put("d1", "e0", f"v{n}")], [f"e{n + 1}"])
+                                     for n in range(20)))
+    assert [ok for ok, _ in results].count(True) == 1
+
+
+async def test_wait_change_returns_at_once_when_the_etag_already_differs(storage: Storage) -> None:
+    await storage.swap_docs([put("d1", "", "v1")], ["e1"])
+    assert await storage.wait_change("d1", "", 5) == Doc("d1", "e1", "v1")
+
+
+async def test_wait_change_wakes_when_another_caller_swaps(storage: Storage) -> None:
+    waiter = asyncio.ensure_future(storage.wait_change("d1", "", 5))
+    await asyncio.sleep(0.05)
+    await storage.swap_docs([put("d1", "", "v1")], ["e1"])
+    assert await asyncio.wait_for(waiter, 5) == Doc("d1", "e1", "v1")
+
+
+async def test_wait_change_times_out_with_the_unchanged_document(storage: Storage) -> None:
+    assert await storage.wait_change("d1", "", 0.1) == Doc("d1", "", None)
+
+
+async def test_one_swap_wakes_every_waiter_of_the_document(storage: Storage) -> None:
+    waiters = [asyncio.ensure_future(storage.wait_change("d1", "", 5)) for _ in range(3)]
+    await asyncio.sleep(0.05)
+    await storage.swap_docs([put("d1", "", "v1")], ["e1"])
+    assert await asyncio.wait_for(asyncio.gather(*waiters), 5) == [Doc("d1", "e1", "v1")] * 3

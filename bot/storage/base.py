@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal, Protocol, TypedDict
 
 
@@ -11,6 +12,25 @@ class Turn(TypedDict):
 
     role: Literal["user", "assistant"]
     content: str
+
+
+@dataclass(frozen=True, slots=True)
+class Doc:
+    """A versioned document: `etag` changes on every write ("" while the document is absent)."""
+
+    key: str
+    etag: str
+    value: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Put:
+    """One write of a `swap`: allowed only while `key` still has `etag` ("" = still absent)."""
+
+    key: str
+    etag: str
+    value: str | None  # None deletes the document
+    ttl: float | None = None
 
 
 class Storage(Protocol):
@@ -83,6 +103,24 @@ class Storage(Protocol):
 
     async def wait(self, key: str, seconds: float) -> bool:
         """Block until the signal is raised (True) or `seconds` pass (False)."""
+        ...
+
+    async def read_docs(self, keys: Sequence[str]) -> list[Doc]:
+        """The documents at `keys`, in order (absent ones with etag "")."""
+        ...
+
+    async def swap_docs(self, puts: Sequence[Put], etags: Sequence[str]) -> tuple[bool, list[Doc]]:
+        """Compare-and-swap several documents at once, all or nothing.
+
+        Writes every `put` (the new etag of each is the matching `etags` item) only if each key
+        still has its expected etag, then wakes `wait_change` callers on every instance. Returns
+        (True, the written docs) or (False, the current docs, nothing changed). Keys of one swap
+        share a Redis Cluster hash tag (`{...}`).
+        """
+        ...
+
+    async def wait_change(self, key: str, etag: str, seconds: float) -> Doc:
+        """The document once its etag differs from `etag`, or as it is after `seconds`."""
         ...
 
     async def ping(self) -> None:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bot.storage.base import Turn
+from bot.storage.base import Doc, Put, Turn
 
 _SWEEP_EVERY = 1024  # writes between sweeps of expired keys, so idle keys cannot pile up
 
@@ -22,6 +22,7 @@ class MemoryStorage:
         self._clock = clock
         self._values: dict[str, tuple[Any, float | None]] = {}
         self._events: dict[str, tuple[asyncio.Event, int]] = {}
+        self._watchers: dict[str, set[asyncio.Future[None]]] = {}
         self._writes = 0
 
     def _live(self, key: str) -> Any:
@@ -143,6 +144,49 @@ class MemoryStorage:
                 else:
                     del self._events[key]
         return True
+
+    def _doc(self, key: str) -> Doc:
+        item = self._live(f"doc:{key}")
+        return Doc(key, "", None) if item is None else Doc(key, item[0], item[1])
+
+    async def read_docs(self, keys: Sequence[str]) -> list[Doc]:
+        """The documents, absent ones with etag ""."""
+        return [self._doc(key) for key in keys]
+
+    async def swap_docs(self, puts: Sequence[Put], etags: Sequence[str]) -> tuple[bool, list[Doc]]:
+        """Compare-and-swap, all or nothing (no await in between: atomic on the loop)."""
+        current = [self._doc(put.key) for put in puts]
+        if any(doc.etag != put.etag for doc, put in zip(current, puts, strict=True)):
+            return False, current
+        written = []
+        for put, etag in zip(puts, etags, strict=True):
+            if put.value is None:
+                self._values.pop(f"doc:{put.key}", None)
+                written.append(Doc(put.key, "", None))
+            else:
+                self._put(f"doc:{put.key}", (etag, put.value), put.ttl)
+                written.append(Doc(put.key, etag, put.value))
+            for waiter in self._watchers.pop(put.key, ()):
+                if not waiter.done():
+                    waiter.set_result(None)
+        return True, written
+
+    async def wait_change(self, key: str, etag: str, seconds: float) -> Doc:
+        """The document once its etag is not `etag` any more, or after `seconds`."""
+        doc = self._doc(key)
+        if doc.etag != etag or seconds <= 0:
+            return doc
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._watchers.setdefault(key, set()).add(waiter)
+        try:
+            await asyncio.wait((waiter,), timeout=seconds)
+        finally:
+            watchers = self._watchers.get(key)
+            if watchers is not None:
+                watchers.discard(waiter)
+                if not watchers:
+                    del self._watchers[key]
+        return self._doc(key)
 
     async def ping(self) -> None:
         """Memory is always there."""

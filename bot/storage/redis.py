@@ -17,8 +17,9 @@ from redis.driver_info import DriverInfo
 from redis.exceptions import RedisError
 
 from bot.errors import StorageUnavailable
-from bot.storage.base import Turn
+from bot.storage.base import Doc, Put, Turn
 from bot.storage.batch import Batch
+from bot.storage.redis_docs import RedisDocs
 
 # Short socket timeouts: when Redis is gone a message must still be answered quickly,
 # without history, rather than hang on storage.
@@ -69,6 +70,12 @@ class RedisStorage:
         self._blocking = aioredis.Redis.from_pool(BlockingConnectionPool.from_url(
             url, max_connections=_WAITERS, timeout=None, socket_timeout=None, **options))
         self._prefix = prefix
+        # The change feed's subscription: one connection, no socket timeout (it waits for
+        # messages), keepalive on; the feed PINGs it and reconnects when it goes silent.
+        feed = aioredis.Redis.from_pool(BlockingConnectionPool.from_url(
+            url, max_connections=2, timeout=None, socket_timeout=None, socket_keepalive=True,
+            **options))
+        self._docs = RedisDocs(self._redis, feed, prefix)
         # Put the token back for the next waiter, expiring with the flag (atomic, server-side).
         self._pass_on = self._redis.register_script(
             "local ttl = redis.call('PTTL', KEYS[1]) "
@@ -212,12 +219,33 @@ class RedisStorage:
             await self._pass_on(keys=[flag, queue])
         return True
 
+    async def read_docs(self, keys: Sequence[str]) -> list[Doc]:
+        """HMGET per document, pipelined."""
+        async with _guard("read_docs"):
+            return await self._docs.read(keys)
+
+    async def swap_docs(self, puts: Sequence[Put], etags: Sequence[str]) -> tuple[bool, list[Doc]]:
+        """One compare-and-swap script (pipelined with the others of this loop turn)."""
+        async with _guard("swap_docs"):
+            return await self._docs.swap(puts, etags)
+
+    async def wait_change(self, key: str, etag: str, seconds: float) -> Doc:
+        """Woken by the instance's change feed; no connection is held while waiting."""
+        async with _guard("wait_change"):
+            return await self._docs.wait_change(key, etag, seconds)
+
+    @property
+    def feed_connected(self) -> bool:
+        """Whether this instance's change subscription is up."""
+        return self._docs.feed.connected
+
     async def ping(self) -> None:
         """PING, or StorageUnavailable."""
         async with _guard("ping"):
             await self._redis.ping()
 
     async def close(self) -> None:
-        """Close both pools."""
+        """Close the pools and the change feed."""
+        await self._docs.close()
         await self._redis.aclose()
         await self._blocking.aclose()
