@@ -94,7 +94,7 @@ class ChangeFeed:
                     raise TimeoutError("no message or PONG on the change feed")
         finally:
             with contextlib.suppress(RedisError, OSError):
-                await pubsub.aclose()
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def close(self) -> None:
         """Stop listening; pending waiters are woken (they re-read and time out normally)."""
