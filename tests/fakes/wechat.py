@@ -302,8 +302,11 @@ async def start_wechat(start_service: Callable[..., Awaitable[Any]], api: FakeWe
     return WeChatPusher(service.url, mode=mode, http=service.http, service=service)
 
 
-async def settle(name: str = "wechat-answer") -> None:
-    """Wait for the background answer jobs to finish (awaits the tasks themselves)."""
-    jobs = [t for t in asyncio.all_tasks() if t.get_name() == name]
+SETTLING = ("wechat-answer", "job-wechat.answer", "wechat-settle")
+
+
+async def settle(*names: str) -> None:
+    """Wait for the answers being made and their settling jobs to finish (the tasks themselves)."""
+    jobs = [t for t in asyncio.all_tasks() if t.get_name() in (names or SETTLING)]
     if jobs:
         await asyncio.wait(jobs, timeout=10)
