@@ -27,7 +27,8 @@ KEYS = ("sk-instance-a", "sk-instance-b")  # tells the fake LLM which instance i
 
 async def start_pair(fleet: Fleet, fake_openai: FakeOpenAI, redis_url: str, cardkit: bool = True,
                      **platforms: str) -> list[ServeProcess]:
-    config = fleet_config(claim_idle=CLAIM_IDLE, wechat={"deadline": 0.8, "hold": 1.2, "lease": LEASE},
+    config = fleet_config(claim_idle=CLAIM_IDLE, wechat={"deadline": 0.8, "hold": 1.2,
+                                                           "listens": 1.0, "lease": LEASE},
                           feishu={"cardkit": cardkit})
     return list(await asyncio.gather(*(
         fleet.start(name, config, service_env(fake_openai, redis_url, llm_key=key, **platforms))

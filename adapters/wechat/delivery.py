@@ -1,6 +1,6 @@
 """One delivery of a WeChat push: answer now, hold for a retry, or say "still thinking".
 
-WeChat reads a reply within 5 s and otherwise delivers the same MsgId again (up to `attempts`
+WeChat reads a reply within 5 s (`listens`) and otherwise delivers the same MsgId again (up to `attempts`
 times in all). Each delivery, on whichever instance it lands, counts itself on the message's
 record (`record.arrive`); the first one starts the answer here and records the settling job.
 It then waits for the answer — in memory when it is made here, else for the record to change —
@@ -30,7 +30,6 @@ from bot.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
 
-WECHAT_LISTENS = 5.0  # seconds WeChat keeps a push's connection open for our reply
 ARRIVE_PATIENCE = 2.0  # seconds to wait for storage on arrival before answering alone
 
 After = Callable[[bool], Awaitable[None]]
@@ -76,10 +75,10 @@ class Delivery:
         last = arrival.attempt >= self._s.attempts
         limit = self._s.deadline if last else self._s.hold
         _, doc = await self._until_made(msg, rec, doc, limit - elapsed())
-        if elapsed() >= WECHAT_LISTENS:
+        if elapsed() >= self._s.listens:
             return Served("")  # WeChat stopped listening: nothing to take, a retry comes
         taken = await self._ledger.take(msg, last, known=doc,
-                                        patience=max(0.0, WECHAT_LISTENS - elapsed()))
+                                        patience=max(0.0, self._s.listens - elapsed()))
         if taken.kind == "wait":  # not made yet, and WeChat retries: let it stop listening first
             await asyncio.sleep(max(0.0, self._s.hold - elapsed()))
             return Served("")

@@ -75,13 +75,16 @@ class Maker:
         """Renew every lease held here a few times per lease; a lost one stops its work."""
         while self._local.runs():
             with contextlib.suppress(TimeoutError):  # idle: nothing left to renew, stop now
-                await asyncio.wait_for(self._local.idle.wait(), self._ledger.timing.lease / 3)
-            for run in self._local.runs():
-                try:
-                    alive = await self._ledger.renew(run.msg, run.token)
-                except StorageUnavailable as exc:
-                    log.warning("wechat: could not renew a lease: %s", exc)
-                    continue
-                if not alive and run.task is not None:
+                await asyncio.wait_for(self._local.idle.wait(), self._ledger.timing.lease / 4)
+            runs = self._local.runs()
+            # All at once: the renewals of one loop turn go out as one pipeline.
+            results = await asyncio.gather(*(self._ledger.renew(run.msg, run.token) for run in runs),
+                                           return_exceptions=True)
+            for run, alive in zip(runs, results, strict=True):
+                if isinstance(alive, StorageUnavailable):
+                    log.warning("wechat: could not renew a lease: %s", alive)
+                elif isinstance(alive, BaseException):
+                    raise alive
+                elif not alive and run.task is not None:
                     log.warning("wechat: a lease held here was taken over; stopping its work")
                     run.task.cancel()

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from aiohttp import web
 
 from adapters.wechat.crypto import Cipher
-from adapters.wechat.delivery import WECHAT_LISTENS, Delivery, Served
+from adapters.wechat.delivery import Delivery, Served
 from adapters.wechat.parse import Inbound, as_text, inbound, xml_fields
 from adapters.wechat.render import image_id, image_reply, text_reply
 from adapters.wechat.settings import WeChatSettings
@@ -114,7 +114,7 @@ class Endpoint:
         response = web.Response(text=body, content_type=content_type)
         received = False
         transport = request.transport
-        in_time = asyncio.get_running_loop().time() - started < WECHAT_LISTENS
+        in_time = asyncio.get_running_loop().time() - started < self._s.listens
         if transport is not None and not transport.is_closing() and in_time:
             try:
                 await response.prepare(request)

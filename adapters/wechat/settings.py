@@ -42,6 +42,7 @@ class WeChatSettings:
     deadline: float = 4.5
     hold: float = 6.0
     attempts: int = 3
+    listens: float = 5.0
     lease: float = 20.0
     replay_window: float = 300.0
     max_body_bytes: int = 64 * 1024
@@ -78,6 +79,7 @@ def read(s: Section) -> WeChatSettings | None:
         deadline=s.number("deadline", 4.5, minimum=0.05),
         hold=s.number("hold", 6.0, minimum=0.05),
         attempts=s.integer("attempts", 3, minimum=1),
+        listens=s.number("listens", 5.0, minimum=0.05),
         lease=s.number("lease", 20.0, minimum=0.3),
         replay_window=s.number("replay_window", 300.0),
         max_body_bytes=s.integer("max_body_bytes", 64 * 1024, minimum=1024),

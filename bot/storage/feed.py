@@ -5,7 +5,9 @@ subscription to it and resolves the futures of its own waiters for those keys, s
 deliveries waiting for answers hold a thousand futures, not a thousand Redis connections.
 
 A notification can be missed only while the subscription is down; waiters then re-read on a short
-interval (`connected` is False), and every waiter is woken to re-read when it comes back.
+interval (`connected` is False), and every waiter is woken to re-read when it comes back. The
+instance publishes a beacon on the channel every few seconds: hearing it proves the subscription
+works end to end, and a subscription that hears nothing for `SILENCE` is reconnected.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
 
-PING_EVERY = 5.0  # seconds between PINGs on the subscription
-SILENCE = 15.0  # no message and no PONG for this long: the connection is dead, reconnect
+BEACON_EVERY = 5.0  # seconds between this instance's own beacon messages on the channel
+SILENCE = 15.0  # no message (not even our beacon) for this long: the connection is dead
 
 
 class ChangeFeed:
@@ -33,7 +35,7 @@ class ChangeFeed:
         self._waiters: dict[str, set[asyncio.Future[None]]] = {}
         self._task: asyncio.Task[None] | None = None
         self.connected = False
-        self.last_message = 0.0  # monotonic time of the last message or PONG
+        self.last_message = 0.0  # monotonic time of the last message heard
 
     def watch(self, key: str) -> asyncio.Future[None]:
         """A future resolved at the next change of `key` (or when the feed reconnects)."""
@@ -79,7 +81,7 @@ class ChangeFeed:
             await pubsub.subscribe(self._channel)
             self.connected, self.last_message = True, time.monotonic()
             self._wake_all()
-            last_ping = time.monotonic()
+            last_beacon = 0.0
             while True:
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                 now = time.monotonic()
@@ -87,11 +89,11 @@ class ChangeFeed:
                     self.last_message = now
                     if message.get("type") == "message":
                         self._wake(str(message["data"]))
-                if now - last_ping >= PING_EVERY:
-                    await pubsub.ping()
-                    last_ping = now
+                if now - last_beacon >= BEACON_EVERY:
+                    await self._client.publish(self._channel, "")  # no key: wakes nobody
+                    last_beacon = now
                 if now - self.last_message > SILENCE:
-                    raise TimeoutError("no message or PONG on the change feed")
+                    raise TimeoutError("not even our own beacon arrived on the change feed")
         finally:
             with contextlib.suppress(RedisError, OSError):
                 await pubsub.aclose()  # type: ignore[no-untyped-call]

@@ -43,6 +43,7 @@ class FakeOpenAI:
 
     reply: Callable[[dict[str, Any]], str] = echo
     latency: float = 0.0
+    latency_of: Callable[[dict[str, Any]], float] | None = None  # per request, over `latency`
     chunk_size: int = 4
     fail_next: list[int] = field(default_factory=list)  # HTTP statuses for the next requests
     midstream_error: str | None = None  # an SSE error event after the first delta
@@ -102,8 +103,9 @@ class FakeOpenAI:
         self.received.append(body)
         self.headers.append(dict(request.headers))
         self.request_seen.set()
-        if self.latency:
-            await asyncio.sleep(self.latency)
+        latency = self.latency_of(body) if self.latency_of is not None else self.latency
+        if latency:
+            await asyncio.sleep(latency)
         if self.fail_next:
             status = self.fail_next.pop(0)
             return web.json_response({"error": ERRORS[status]}, status=status)
