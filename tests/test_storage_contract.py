@@ -133,10 +133,6 @@ async def test_incr_many_counts_each_key_in_order(storage: Storage) -> None:
     assert await storage.incr_many([("a", 60), ("b", 60)]) == [2, 1]
 
 
-async def test_incr_claim_counts_every_call_and_claims_for_the_first(storage: Storage) -> None:
-    results = await asyncio.gather(*(storage.incr_claim("n", 60, "c", 60) for _ in range(5)))
-    assert sorted(results) == [(1, True), (2, False), (3, False), (4, False), (5, False)]
-
 
 async def test_concurrent_reads_of_one_loop_turn_each_get_their_own_value(storage: Storage) -> None:
     for n in range(20):
@@ -145,33 +141,9 @@ async def test_concurrent_reads_of_one_loop_turn_each_get_their_own_value(storag
     assert values == [*(f"v{n}" for n in range(20)), None]
 
 
-async def test_set_notify_stores_the_value_and_raises_the_signal(storage: Storage) -> None:
-    await storage.set_notify("k", "v", 60, "sig")
-    assert (await storage.get("k"), await storage.wait("sig", 0.01)) == ("v", True)
 
 
-async def test_wait_returns_true_once_notified(storage: Storage) -> None:
-    waiter = asyncio.ensure_future(storage.wait("sig", seconds=5))
-    await asyncio.sleep(0.05)
-    await storage.notify("sig", ttl=60)
-    assert await asyncio.wait_for(waiter, 5) is True
 
-
-async def test_wait_times_out_without_a_signal(storage: Storage) -> None:
-    assert await storage.wait("sig", seconds=0.1) is False
-
-
-async def test_signal_is_sticky_for_later_waiters(storage: Storage) -> None:
-    await storage.notify("sig", ttl=60)
-    assert await storage.wait("sig", seconds=0.1) is True
-    assert await storage.wait("sig", seconds=0.1) is True
-
-
-async def test_one_signal_wakes_every_waiter(storage: Storage) -> None:
-    waiters = [asyncio.ensure_future(storage.wait("sig", seconds=5)) for _ in range(3)]
-    await asyncio.sleep(0.05)
-    await storage.notify("sig", ttl=60)
-    assert await asyncio.wait_for(asyncio.gather(*waiters), 5) == [True, True, True]
 
 
 async def test_ping_succeeds_when_the_backend_is_up(storage: Storage) -> None:

@@ -88,22 +88,9 @@ class Storage(Protocol):
         """Several `incr`s (key, ttl) in one round trip; the counts in the same order."""
         ...
 
-    async def incr_claim(self, counter: str, counter_ttl: float, key: str,
-                         ttl: float) -> tuple[int, bool]:
-        """`incr(counter, counter_ttl)` and `claim(key, ttl)` in one atomic round trip."""
-        ...
 
-    async def set_notify(self, key: str, value: str, ttl: float, signal: str) -> None:
-        """`set(key, value, ttl)` and `notify(signal, ttl)` in one atomic round trip."""
-        ...
 
-    async def notify(self, key: str, ttl: float) -> None:
-        """Raise a sticky signal that `wait` callers (on any instance) see."""
-        ...
 
-    async def wait(self, key: str, seconds: float) -> bool:
-        """Block until the signal is raised (True) or `seconds` pass (False)."""
-        ...
 
     async def read_docs(self, keys: Sequence[str]) -> list[Doc]:
         """The documents at `keys`, in order (absent ones with etag "")."""

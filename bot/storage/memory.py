@@ -21,7 +21,6 @@ class MemoryStorage:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._values: dict[str, tuple[Any, float | None]] = {}
-        self._events: dict[str, tuple[asyncio.Event, int]] = {}
         self._watchers: dict[str, set[asyncio.Future[None]]] = {}
         self._writes = 0
 
@@ -107,43 +106,9 @@ class MemoryStorage:
         """Several increments."""
         return [await self.incr(key, ttl) for key, ttl in counters]
 
-    async def incr_claim(self, counter: str, counter_ttl: float, key: str,
-                         ttl: float) -> tuple[int, bool]:
-        """An increment and a claim (no await in between: atomic on the loop)."""
-        return await self.incr(counter, counter_ttl), await self.claim(key, ttl)
 
-    async def set_notify(self, key: str, value: str, ttl: float, signal: str) -> None:
-        """A value and a signal."""
-        await self.set(key, value, ttl)
-        await self.notify(signal, ttl)
 
-    async def notify(self, key: str, ttl: float) -> None:
-        """Raise a sticky signal."""
-        self._put(f"sig:{key}", "1", ttl)
-        entry = self._events.pop(key, None)
-        if entry is not None:
-            entry[0].set()
 
-    async def wait(self, key: str, seconds: float) -> bool:
-        """Wait for the signal."""
-        if self._live(f"sig:{key}") is not None:
-            return True
-        event, waiters = self._events.get(key) or (asyncio.Event(), 0)
-        self._events[key] = (event, waiters + 1)
-        try:
-            await asyncio.wait_for(event.wait(), seconds)
-        except TimeoutError:
-            return self._live(f"sig:{key}") is not None
-        finally:
-            current = self._events.get(key)
-            if current is not None and current[0] is event:
-                remaining = current[1] - 1
-                # the last waiter to leave takes the event with it, so nothing accumulates
-                if remaining:
-                    self._events[key] = (event, remaining)
-                else:
-                    del self._events[key]
-        return True
 
     def _doc(self, key: str) -> Doc:
         item = self._live(f"doc:{key}")

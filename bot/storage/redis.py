@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -26,7 +25,6 @@ from bot.storage.redis_docs import RedisDocs
 _CONNECT_TIMEOUT = 1.0
 _SOCKET_TIMEOUT = 3.0
 _POOL = 2048  # connections for ordinary commands (each is busy for a loop turn or two)
-_WAITERS = 4096  # concurrent `wait` calls (one connection each; Redis allows 10,000 clients)
 
 
 @asynccontextmanager
@@ -65,31 +63,14 @@ class RedisStorage:
         self._redis = aioredis.Redis.from_pool(BlockingConnectionPool.from_url(
             url, max_connections=_POOL, timeout=_SOCKET_TIMEOUT, socket_timeout=_SOCKET_TIMEOUT,
             **options))
-        # Blocking reads (BLPOP) outlive the normal socket timeout and hold a connection each
-        # while they wait, so they get their own, larger pool.
-        self._blocking = aioredis.Redis.from_pool(BlockingConnectionPool.from_url(
-            url, max_connections=_WAITERS, timeout=None, socket_timeout=None, **options))
         self._prefix = prefix
         # The change feed's subscription: one connection, no socket timeout (it waits for
-        # messages), keepalive on; the feed PINGs it and reconnects when it goes silent.
+        # messages), keepalive on; the feed reconnects when even its own beacon goes unheard.
+        # Waiters hold a future on it, never a connection of their own.
         feed = aioredis.Redis.from_pool(BlockingConnectionPool.from_url(
             url, max_connections=2, timeout=None, socket_timeout=None, socket_keepalive=True,
             **options))
         self._docs = RedisDocs(self._redis, feed, prefix)
-        # Put the token back for the next waiter, expiring with the flag (atomic, server-side).
-        self._pass_on = self._redis.register_script(
-            "local ttl = redis.call('PTTL', KEYS[1]) "
-            "if ttl > 0 then redis.call('LPUSH', KEYS[2], '1') "
-            "redis.call('PEXPIRE', KEYS[2], ttl) end return ttl"
-        )
-
-        self._incr_claim = self._redis.register_script(
-            "local n = redis.call('INCR', KEYS[1]) "
-            "if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end "
-            "local won = redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[2]) "
-            "return {n, won and 1 or 0}"
-        )
-
         self._append = self._redis.register_script(
             "if #ARGV > 2 then redis.call('RPUSH', KEYS[1], unpack(ARGV, 3)) end "
             "if tonumber(ARGV[1]) > 0 then redis.call('LTRIM', KEYS[1], -tonumber(ARGV[1]), -1) "
@@ -101,8 +82,6 @@ class RedisStorage:
             keys=call[0], args=call[1], client=pipe))
         self._reads = Batch(self._redis, _queue_conversation)
         self._gets = Batch(self._redis, _queue_get)
-        self._claims = Batch(self._redis, lambda pipe, call: self._incr_claim(
-            keys=call[0], args=call[1], client=pipe))
 
     def _k(self, kind: str, key: str) -> str:
         return f"{self._prefix}{kind}:{key}"
@@ -178,46 +157,9 @@ class RedisStorage:
             results = await pipe.execute()
         return [int(count) for count in results[::2]]
 
-    async def incr_claim(self, counter: str, counter_ttl: float, key: str,
-                         ttl: float) -> tuple[int, bool]:
-        """INCR + PEXPIRE NX + SET NX PX in one script; concurrent calls share a pipeline."""
-        async with _guard("incr_claim"):
-            count, won = await self._claims(
-                [self._k("kv", counter), self._k("kv", key)],
-                [max(1, int(counter_ttl * 1000)), max(1, int(ttl * 1000))])
-        return int(count), bool(won)
 
-    async def set_notify(self, key: str, value: str, ttl: float, signal: str) -> None:
-        """SET + the `notify` commands in one MULTI."""
-        px = max(1, int(ttl * 1000))
-        async with _guard("set_notify"), self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(self._k("kv", key), value, px=px)
-            pipe.set(self._k("sig", signal), "1", px=px)
-            pipe.rpush(self._k("sigq", signal), "1")
-            pipe.pexpire(self._k("sigq", signal), px)
-            await pipe.execute()
 
-    async def notify(self, key: str, ttl: float) -> None:
-        """Set the sticky flag and push a wake-up token, both with the same TTL."""
-        px = max(1, int(ttl * 1000))
-        async with _guard("notify"), self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(self._k("sig", key), "1", px=px)
-            pipe.rpush(self._k("sigq", key), "1")
-            pipe.pexpire(self._k("sigq", key), px)
-            await pipe.execute()
 
-    async def wait(self, key: str, seconds: float) -> bool:
-        """True at once when the flag is set; otherwise BLPOP the wake-up token and pass it on."""
-        flag, queue = self._k("sig", key), self._k("sigq", key)
-        async with _guard("wait"):
-            if await self._redis.exists(flag):
-                return True
-            async with asyncio.timeout(seconds + _SOCKET_TIMEOUT):
-                got = await self._blocking.blpop([queue], timeout=max(seconds, 0.01))
-            if got is None:
-                return bool(await self._redis.exists(flag))
-            await self._pass_on(keys=[flag, queue])
-        return True
 
     async def read_docs(self, keys: Sequence[str]) -> list[Doc]:
         """HMGET per document, pipelined."""
@@ -248,4 +190,3 @@ class RedisStorage:
         """Close the pools and the change feed."""
         await self._docs.close()
         await self._redis.aclose()
-        await self._blocking.aclose()
