@@ -99,20 +99,51 @@ def count_requests(metrics: Metrics) -> Callable[..., Awaitable[web.StreamRespon
     return middleware
 
 
-async def healthz(request: web.Request) -> web.Response:
-    """Serving: always 200; `status` says degraded when storage is down."""
-    services = request.app[SERVICES]
-    storage: dict[str, object] = {"kind": services.storage.kind, "ok": True}
+async def _storage_state(services: Services) -> dict[str, object]:
+    storage: dict[str, object] = {"kind": services.storage.kind, "ok": True,
+                                  "feed": services.storage.feed_connected}
     try:
         await services.storage.ping()
     except StorageUnavailable as exc:
         storage.update(ok=False, error=str(exc).split(":", 1)[0] + ": unreachable")
+    return storage
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Serving: 200, `status` degraded while storage is down; 503 when the job consumer is
+    stuck (storage answers, yet it stopped reading): a restart is what helps then."""
+    services = request.app[SERVICES]
+    storage = await _storage_state(services)
+    jobs = services.jobs.health()
+    status = "unhealthy" if jobs.stuck else ("ok" if storage["ok"] else "degraded")
     return web.json_response({
-        "status": "ok" if storage["ok"] else "degraded",
+        "status": status,
         "storage": storage,
+        "jobs": jobs.as_dict(),
         "adapters": [adapter.name for adapter in request.app[ADAPTERS]],
         "background_tasks": len(services.tasks),
-    })
+    }, status=503 if jobs.stuck else 200)
+
+
+async def livez(request: web.Request) -> web.Response:
+    """200 while the process and its event loop respond (this answer is the proof)."""
+    return web.json_response({"live": True})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """200 only when storage is reachable, the job consumer reads and changes reach us."""
+    services = request.app[SERVICES]
+    storage = await _storage_state(services)
+    jobs = services.jobs.health()
+    reasons = [reason for reason, failed in (
+        ("storage unreachable", not storage["ok"]),
+        ("storage change feed disconnected", storage["ok"] and not storage["feed"]),
+        (f"job consumer {jobs.state}", jobs.state != "reading"),
+        ("job consumer stuck", jobs.stuck),
+    ) if failed]
+    if reasons:
+        return web.json_response({"ready": False, "reasons": reasons}, status=503)
+    return web.json_response({"ready": True})
 
 
 async def metrics_view(request: web.Request) -> web.Response:
@@ -132,11 +163,14 @@ def build_app(
     app[SERVICES] = services
     app[ADAPTERS] = tuple(adapters)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/livez", livez)
+    app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_view)
     for adapter in adapters:
         app.router.add_routes(adapter.routes())
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await services.storage.start()
         for adapter in adapters:
             await adapter.start()
         await services.jobs.start()

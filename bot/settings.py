@@ -45,6 +45,7 @@ class StorageSettings:
     redis_url: Secret = field(default_factory=Secret)
     key_prefix: str = "imbot:"
     job_claim_idle: float = 60.0  # a job silent this long (its worker died) goes to another instance
+    job_concurrency: int = 1024  # jobs running at once per instance (most of them only wait)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +135,7 @@ def from_section(root: Section) -> Settings:
             redis_url=storage.secret("redis_url", env="REDIS_URL"),
             key_prefix=storage.text("key_prefix", "imbot:"),
             job_claim_idle=storage.number("job_claim_idle", 60.0, minimum=0.5),
+            job_concurrency=storage.integer("job_concurrency", 1024, minimum=1),
         ),
         history=HistorySettings(
             max_turns=history.integer("max_turns", 20, minimum=0),

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from typing import Any
 
-from bot.jobs.base import MAX_ATTEMPTS, Runner
+from bot.jobs.base import MAX_ATTEMPTS, ConsumerHealth, Runner
 from bot.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
@@ -17,7 +17,7 @@ class MemoryJobs(Runner):
 
     kind = "memory"
 
-    def __init__(self, tasks: TaskOwner, concurrency: int = 256, retry_delay: float = 2.0) -> None:
+    def __init__(self, tasks: TaskOwner, concurrency: int = 1024, retry_delay: float = 2.0) -> None:
         super().__init__(tasks, concurrency)
         self._retry_delay = retry_delay
         self._queue: asyncio.Queue[tuple[str, dict[str, Any], int]] = asyncio.Queue()
@@ -32,14 +32,19 @@ class MemoryJobs(Runner):
 
     async def _consume(self) -> None:
         while not self._stopping.is_set():
+            await self._wait_free()
             name, payload, attempt = await self._queue.get()
-            await self._slots.acquire()
             self._launch(self._attempt(name, payload, attempt), name=f"job-{name}")
 
     async def _attempt(self, name: str, payload: dict[str, Any], attempt: int) -> None:
         if not await self._run(name, payload) and attempt < MAX_ATTEMPTS:
             await asyncio.sleep(min(self._retry_delay * 2 ** (attempt - 1), 30.0))
             self._queue.put_nowait((name, payload, attempt + 1))
+
+    def health(self) -> ConsumerHealth:
+        """In-process: the loop runs while the process does."""
+        running = self._loop_task is not None and not self._loop_task.done()
+        return ConsumerHealth("reading" if running else "stopped", None, len(self._running), False)
 
     async def stop(self, seconds: float) -> None:
         """Stop consuming and wait for running jobs."""

@@ -110,6 +110,15 @@ class Storage(Protocol):
         """The document once its etag differs from `etag`, or as it is after `seconds`."""
         ...
 
+    async def start(self) -> None:
+        """Begin the background parts (the change feed); waiting also starts them on demand."""
+        ...
+
+    @property
+    def feed_connected(self) -> bool:
+        """Whether writes of other instances wake this instance's waiters right now."""
+        ...
+
     async def ping(self) -> None:
         """Raise `StorageUnavailable` unless the backend answers."""
         ...

@@ -37,10 +37,14 @@ class ChangeFeed:
         self.connected = False
         self.last_message = 0.0  # monotonic time of the last message heard
 
-    def watch(self, key: str) -> asyncio.Future[None]:
-        """A future resolved at the next change of `key` (or when the feed reconnects)."""
+    def start(self) -> None:
+        """Run the subscription (once)."""
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run(), name="storage-feed")
+
+    def watch(self, key: str) -> asyncio.Future[None]:
+        """A future resolved at the next change of `key` (or when the feed reconnects)."""
+        self.start()
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(key, set()).add(waiter)
         return waiter

@@ -153,6 +153,14 @@ class MemoryStorage:
                     del self._watchers[key]
         return self._doc(key)
 
+    async def start(self) -> None:
+        """Nothing runs in the background."""
+
+    @property
+    def feed_connected(self) -> bool:
+        """One process: every write wakes its waiters directly."""
+        return True
+
     async def ping(self) -> None:
         """Memory is always there."""
 

@@ -176,6 +176,10 @@ class RedisStorage:
         async with _guard("wait_change"):
             return await self._docs.wait_change(key, etag, seconds)
 
+    async def start(self) -> None:
+        """Subscribe to the change feed now, rather than at the first wait."""
+        self._docs.feed.start()
+
     @property
     def feed_connected(self) -> bool:
         """Whether this instance's change subscription is up."""
