@@ -123,6 +123,11 @@ class CardReplier:
         if self._mode and self._clock() - self._last_update >= self._interval:
             await self._update(self._text)
 
+    async def retract(self) -> None:
+        """Forget the streamed text; the final update (which replaces the whole card text, like
+        every update) shows the replacement, so the withdrawn text is never pushed again."""
+        self._text = ""
+
     async def _update(self, text: str) -> bool:
         self._last_update = self._clock()
         try:
