@@ -115,6 +115,9 @@ class Moderation:
 
     async def _judge(self, text: str, direction: str) -> list[Judgement | UpstreamError]:
         """Every remote provider at once; a failure is returned, not raised."""
+        if not self.providers:
+            return []  # the common case: the term list alone, no task to gather
+
         async def one(provider: Provider) -> Judgement | UpstreamError:
             try:
                 return await provider.judge(text, direction)
