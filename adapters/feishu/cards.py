@@ -124,8 +124,9 @@ class CardReplier:
             await self._update(self._text)
 
     async def retract(self) -> None:
-        """Forget the streamed text; the final update (which replaces the whole card text, like
-        every update) shows the replacement, so the withdrawn text is never pushed again."""
+        """Forget the streamed text; the final update shows the replacement. Every update sends
+        the whole text, and CardKit shows a text that does not extend the shown one outright,
+        without the typewriter effect (cardkit-v1/card-element/content: 流式更新文本)."""
         self._text = ""
 
     async def _update(self, text: str) -> bool:
