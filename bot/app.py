@@ -12,6 +12,7 @@ from bot.errors import BotError, StorageUnavailable
 from bot.jobs import open_jobs
 from bot.llm import OpenAILLM
 from bot.metrics import CONTENT_TYPE_LATEST, Metrics
+from bot.moderation import Moderation
 from bot.pipeline import Pipeline, build_steps
 from bot.platform import Adapter, AdapterFactory, Services
 from bot.prompts import Presets
@@ -36,19 +37,29 @@ async def create_services(settings: Settings) -> Services:
     llm = OpenAILLM(settings.llm, metrics)
     presets = Presets.load(settings.prompts_dir, settings.default_prompt)
     texts = Texts(settings.texts)
-    pipeline = Pipeline(build_steps(settings, storage, llm, presets, texts, metrics))
     # One session for every platform API and the relay; aiohttp's default of 100 connections
     # would cap the relay at 50 msg/s with a 2 s upstream.
     http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30, connect=10),
                                  connector=aiohttp.TCPConnector(limit=1024))
+    moderation = Moderation(settings.moderation, storage, llm, http, metrics)
+    try:
+        await moderation.start()
+    except BaseException:  # a bad words file: release what was opened, then fail start-up
+        await http.close()
+        await llm.close()
+        await storage.close()
+        raise
+    pipeline = Pipeline(build_steps(settings, storage, llm, presets, texts, metrics, moderation))
     tasks = TaskOwner()
     jobs = open_jobs(settings.storage, tasks)
-    return Services(settings, storage, llm, pipeline, presets, tasks, jobs, metrics, texts, http)
+    return Services(settings, storage, llm, pipeline, presets, tasks, jobs, metrics, texts, http,
+                    moderation)
 
 
 async def close_services(services: Services, drain_seconds: float = DRAIN_SECONDS) -> None:
     """Finish background work within the bound, then release every client."""
     await services.tasks.drain(drain_seconds)
+    await services.moderation.stop()
     await services.llm.close()
     await services.http.close()
     await services.storage.close()

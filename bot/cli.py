@@ -15,6 +15,8 @@ from aiohttp import web
 from bot.app import build_app, close_services, create_services, make_adapters
 from bot.errors import BotError, ConfigError, StorageUnavailable, UpstreamError
 from bot.messages import Conversation, Incoming, Reply
+from bot.moderation import command as moderation_command
+from bot.moderation.command import ACTIONS
 from bot.platform import AdapterFactory, Check, Services
 from bot.settings import Settings, load
 
@@ -30,7 +32,10 @@ def _parser() -> argparse.ArgumentParser:
     chat = commands.add_parser("chat", help="chat with the pipeline in this terminal")
     chat.add_argument("--user", default="local")
     commands.add_parser("check", help="validate the config and try every dependency")
-    for sub in (serve, chat, commands.choices["check"]):
+    terms = commands.add_parser("moderation", help="change or try the shared term list")
+    terms.add_argument("action", choices=ACTIONS)
+    terms.add_argument("text", nargs="*", help="terms to add or remove; the text to test")
+    for sub in (serve, chat, commands.choices["check"], terms):
         sub.add_argument("--config", type=Path, help="config file (default ./config.yaml)")
     return parser
 
@@ -56,6 +61,8 @@ def main(argv: Sequence[str], factories: Sequence[AdapterFactory]) -> int:
             return asyncio.run(serve(settings, factories, args.host, args.port))
         if args.command == "chat":
             return asyncio.run(chat(settings, args.user))
+        if args.command == "moderation":
+            return asyncio.run(moderation(settings, args.action, args.text))
         return asyncio.run(check(settings, factories))
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
@@ -113,12 +120,31 @@ class TerminalReplier:
         sys.stdout.write(text)
         sys.stdout.flush()
 
+    async def retract(self) -> None:
+        """A terminal cannot take printed text back: end the line and say so."""
+        if self._streamed:
+            sys.stdout.write("\n[withdrawn]\n")
+            sys.stdout.flush()
+        self._streamed = False
+
     async def send(self, reply: Reply) -> None:
         """End the line (or print a whole reply that did not stream)."""
-        if not self._streamed or not reply.ok:
+        if not self._streamed or not reply.ok or reply.kind == "refused":
             sys.stdout.write(("\n" if self._streamed else "") + reply.text)
         sys.stdout.write("\n")
         sys.stdout.flush()
+
+
+async def moderation(settings: Settings, action: str, words: Sequence[str]) -> int:
+    """`python -m bot moderation ACTION [TEXT...]` on the configured storage."""
+    services = await create_services(settings)
+    try:
+        return await moderation_command.run(services.moderation, services.storage.kind, action, words)
+    except StorageUnavailable as exc:
+        print(f"moderation: storage unavailable ({exc}); check REDIS_URL", file=sys.stderr)
+        return 1
+    finally:
+        await close_services(services, 0)
 
 
 async def chat(settings: Settings, user: str) -> int:
@@ -149,6 +175,7 @@ async def check(settings: Settings, factories: Sequence[AdapterFactory]) -> int:
         results = [Check("config", True, "loaded")]
         results.append(await _check_llm(services))
         results.append(await _check_storage(services))
+        results.extend(await services.moderation.probe())
         results.append(Check("prompts", True, f"{len(services.presets.names())} preset(s), "
                              f"default {services.presets.default!r}"))
         for adapter in make_adapters(services, factories):

@@ -57,6 +57,11 @@ class LLMClient(Protocol):
         """Text to picture."""
         ...
 
+    async def moderate(self, text: str, model: str, seconds: float) -> tuple[str, ...]:
+        """The categories the moderation endpoint flags `text` for (empty: not flagged), within
+        `seconds`."""
+        ...
+
     async def close(self) -> None:
         """Release the HTTP client."""
         ...
@@ -123,6 +128,9 @@ class OpenAILLM:
             timeout=openai.Timeout(settings.timeout, connect=settings.connect_timeout),
             http_client=openai.DefaultAioHttpClient(),
         )
+        # The same connection pool without retries: a moderation verdict is wanted within its
+        # timeout, and the operator's failure policy (moderation.on_error) decides after that.
+        self._moderations = self._client.with_options(max_retries=0).moderations
 
     def _body(self, messages: Sequence[Message], model: str | None, temperature: float | None,
               stream: bool) -> dict[str, Any]:
@@ -219,6 +227,21 @@ class OpenAILLM:
         if first is not None and first.url:
             return Image(url=first.url)
         raise UpstreamError("the image endpoint returned no picture", kind="llm_empty")
+
+    async def moderate(self, text: str, model: str, seconds: float) -> tuple[str, ...]:
+        """One moderation call (no retries: the caller's failure policy decides instead)."""
+        try:
+            result = await self._moderations.create(
+                input=text, model=model, timeout=seconds)
+        except openai.OpenAIError as exc:
+            raise map_error(exc) from exc
+        first = result.results[0] if result.results else None
+        if first is None:
+            raise UpstreamError("the moderation endpoint returned no result", kind="llm_server")
+        if not first.flagged:
+            return ()
+        named = first.categories.model_dump(by_alias=True)
+        return tuple(sorted(name for name, on in named.items() if on)) or ("flagged",)
 
     async def close(self) -> None:
         """Close the HTTP client."""

@@ -57,7 +57,8 @@ class Image:
     mime: str = "image/png"
 
 
-ReplyKind = Literal["answer", "command", "notice", "error"]
+ReplyKind = Literal["answer", "command", "notice", "refused", "error"]
+"""`refused`: a content-policy refusal (moderation), said in friendly words; not a failure."""
 
 
 @dataclass(frozen=True, slots=True)

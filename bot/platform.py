@@ -18,6 +18,7 @@ from bot.texts import Texts
 
 if TYPE_CHECKING:
     from bot.llm import LLMClient
+    from bot.moderation import Moderation
     from bot.pipeline import Pipeline
     from bot.prompts import Presets
 
@@ -38,6 +39,11 @@ class Replier(Protocol):
 
     async def delta(self, text: str) -> None:
         """More answer text (only called when `streams` is True)."""
+        ...
+
+    async def retract(self) -> None:
+        """Withdraw every delta shown so far: moderation flagged the answer after part of it
+        streamed. `send` follows with what to show instead (the whole of it, not a delta)."""
         ...
 
     async def send(self, reply: Reply) -> None:
@@ -68,6 +74,7 @@ class Services:
     metrics: Metrics
     texts: Texts
     http: ClientSession
+    moderation: Moderation
 
     async def handle(self, incoming: Incoming, replier: Replier) -> None:
         """Run one message through the pipeline."""

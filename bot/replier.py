@@ -21,6 +21,7 @@ class CollectingReplier:
         self.deltas: list[str] = []
         self.replies: list[Reply] = []
         self.started_count = 0
+        self.retracted = 0
 
     def format(self, markdown: str) -> str:
         """Apply the configured formatter."""
@@ -33,6 +34,11 @@ class CollectingReplier:
     async def delta(self, text: str) -> None:
         """Keep a delta."""
         self.deltas.append(text)
+
+    async def retract(self) -> None:
+        """Forget the deltas kept so far."""
+        self.deltas.clear()
+        self.retracted += 1
 
     async def send(self, reply: Reply) -> None:
         """Keep the reply."""

@@ -68,6 +68,23 @@ class LimitSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ModerationSettings:
+    """Content safety: which providers judge the text, and what happens to flagged text."""
+
+    words_file: Path | None = None
+    openai: bool = False
+    openai_model: str = "omni-moderation-latest"
+    http_url: str = ""
+    http_token: Secret = field(default_factory=Secret)
+    input: str = "refuse"  # refuse | off
+    output: str = "mask"  # mask | refuse | off
+    on_error: str = "open"  # open | closed
+    relay: bool = False
+    timeout: float = 5.0
+    refresh_seconds: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the core needs; adapters read their own sections from `section`."""
 
@@ -77,6 +94,7 @@ class Settings:
     storage: StorageSettings
     history: HistorySettings
     limits: LimitSettings
+    moderation: ModerationSettings
     max_input_chars: int
     prompts_dir: Path
     default_prompt: str
@@ -119,6 +137,23 @@ def _limits(s: Section) -> LimitSettings:
     )
 
 
+def _moderation(s: Section) -> ModerationSettings:
+    words = s.text("words_file", "", env="MODERATION_WORDS_FILE")
+    return ModerationSettings(
+        words_file=Path(words) if words else None,
+        openai=s.flag("openai", False, env="MODERATION_OPENAI"),
+        openai_model=s.text("openai_model", "omni-moderation-latest"),
+        http_url=s.url("http_url", "", env="MODERATION_HTTP_URL"),
+        http_token=s.secret("http_token", env="MODERATION_HTTP_TOKEN"),
+        input=s.choice("input", "refuse", ("refuse", "off")),
+        output=s.choice("output", "mask", ("mask", "refuse", "off")),
+        on_error=s.choice("on_error", "open", ("open", "closed")),
+        relay=s.flag("relay", False),
+        timeout=s.number("timeout", 5.0, minimum=0.1),
+        refresh_seconds=s.number("refresh_seconds", 2.0, minimum=0.1),
+    )
+
+
 def from_section(root: Section) -> Settings:
     """Build the typed settings; raises ConfigError naming the first bad key."""
     server, storage, history = root.section("server"), root.section("storage"), root.section("history")
@@ -143,6 +178,7 @@ def from_section(root: Section) -> Settings:
             ttl_seconds=history.integer("ttl_seconds", 7 * 24 * 3600, minimum=60),
         ),
         limits=_limits(root.section("limits")),
+        moderation=_moderation(root.section("moderation")),
         max_input_chars=root.section("input").integer("max_chars", 4000, minimum=1),
         prompts_dir=Path(prompts.text("dir", "prompts")),
         default_prompt=prompts.text("default", "assistant"),

@@ -48,6 +48,9 @@ DEFAULTS: dict[str, str] = {
     "Send /reset to start over.",
     "error_llm_content_filter": "The assistant declined to answer that.",
     "error_llm_empty": "The assistant returned an empty answer. Please try again.",
+    "moderation_input": "Sorry, I can't help with that message. Please rephrase it.",
+    "moderation_output": "Sorry, I can't share that answer. Please ask something else.",
+    "moderation_unavailable": "Sorry, I can't answer right now. Please try again in a moment.",
     "error_internal": "Sorry, something went wrong on my side. Please try again.",
 }
 

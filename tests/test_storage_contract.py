@@ -146,6 +146,43 @@ async def test_concurrent_reads_of_one_loop_turn_each_get_their_own_value(storag
 
 
 
+async def test_a_set_never_changed_is_empty_at_version_zero(storage: Storage) -> None:
+    assert (await storage.set_read("s"), await storage.set_version("s")) == ((0, []), 0)
+
+
+async def test_set_update_adds_and_removes_members_and_bumps_the_version(storage: Storage) -> None:
+    assert await storage.set_update("s", add=["b", "a", "c"]) == 1
+    assert await storage.set_update("s", remove=["c", "absent"]) == 2
+    assert await storage.set_read("s") == (2, ["a", "b"])
+
+
+async def test_set_update_with_a_member_in_both_lists_adds_it(storage: Storage) -> None:
+    await storage.set_update("s", add=["x"], remove=["x"])
+    assert await storage.set_read("s") == (1, ["x"])
+
+
+async def test_set_version_is_the_version_set_read_returns(storage: Storage) -> None:
+    for _ in range(3):
+        await storage.set_update("s", add=["x"])
+    assert await storage.set_version("s") == (await storage.set_read("s"))[0] == 3
+
+
+async def test_set_keeps_unicode_members(storage: Storage) -> None:
+    await storage.set_update("s", add=["敏感词", "ｆｕｌｌ"])
+    assert (await storage.set_read("s"))[1] == sorted(["敏感词", "ｆｕｌｌ"])
+
+
+async def test_concurrent_set_updates_all_land(storage: Storage) -> None:
+    await asyncio.gather(*(storage.set_update("s", add=[f"m{n}"]) for n in range(25)))
+    version, members = await storage.set_read("s")
+    assert (version, len(members)) == (25, 25)
+
+
+async def test_sets_are_separate_by_key(storage: Storage) -> None:
+    await storage.set_update("s1", add=["a"])
+    assert await storage.set_read("s2") == (0, [])
+
+
 async def test_ping_succeeds_when_the_backend_is_up(storage: Storage) -> None:
     await storage.ping()
 

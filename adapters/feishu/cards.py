@@ -123,6 +123,12 @@ class CardReplier:
         if self._mode and self._clock() - self._last_update >= self._interval:
             await self._update(self._text)
 
+    async def retract(self) -> None:
+        """Forget the streamed text; the final update shows the replacement. Every update sends
+        the whole text, and CardKit shows a text that does not extend the shown one outright,
+        without the typewriter effect (cardkit-v1/card-element/content: 流式更新文本)."""
+        self._text = ""
+
     async def _update(self, text: str) -> bool:
         self._last_update = self._clock()
         try:

@@ -150,9 +150,12 @@ class ChatEndpoint:
         if not reply.ok:
             kind = ctx.outcome.removeprefix("error:")
             return Stored(502, {"error": {"message": reply.text, "type": kind}})
+        body: dict[str, Any] = {"reply": reply.text}
         if reply.images:
-            return Stored(200, {"reply": reply.text, "images": [image_json(i) for i in reply.images]})
-        return Stored(200, {"reply": reply.text})
+            body["images"] = [image_json(i) for i in reply.images]
+        if reply.kind == "refused":  # a content-policy refusal: a friendly text, not a failure
+            body["refused"] = True
+        return Stored(200, body)
 
     async def _accept(self, chat: ChatRequest, scope: str, key: str) -> Stored:
         """Record the job durably (any instance may run it), then acknowledge. The job's id is

@@ -12,7 +12,11 @@ from bot.replier import as_is
 
 
 class NDJSONReplier:
-    """Writes each delta as a line, then an error line if the reply failed, then the done line."""
+    """Writes each delta as a line, then an error line if the reply failed, then the done line.
+
+    Moderation adds two optional keys: `"retract": true` on a line with empty content (drop
+    everything shown so far) and `"refused": true` on a content-policy refusal.
+    """
 
     streams = True
 
@@ -28,10 +32,11 @@ class NDJSONReplier:
     async def started(self) -> None:
         """Nothing to show before the first token."""
 
-    async def _line(self, done: bool, error: bool, content: str) -> None:
+    async def _line(self, done: bool, error: bool, content: str, **extra: bool) -> None:
         if self._gone:
             return
-        line = json.dumps({"done": done, "error": error, "content": content}, ensure_ascii=False)
+        line = json.dumps({"done": done, "error": error, "content": content, **extra},
+                          ensure_ascii=False)
         try:
             await self._response.write(line.encode() + b"\n")
         except (ConnectionError, RuntimeError):
@@ -43,10 +48,17 @@ class NDJSONReplier:
         self._sent_text = True
         await self._line(False, False, text)
 
+    async def retract(self) -> None:
+        """`{"retract": true}`: the client drops what it showed; the replacement follows."""
+        self._sent_text = False
+        await self._line(False, False, "", retract=True)
+
     async def send(self, reply: Reply) -> None:
         """The closing lines."""
         if not reply.ok:
             await self._line(False, True, reply.text)
+        elif reply.kind == "refused":
+            await self._line(False, False, reply.text, refused=True)
         elif not self._sent_text:  # commands and notices arrive whole
             await self._line(False, False, reply.text)
         for image in reply.images:  # as markdown, so a chat page can show it inline

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from bot.llm import LLMClient
 from bot.messages import Incoming
 from bot.metrics import Metrics
+from bot.moderation import Moderation
 from bot.pipeline.answer import CallLLM, Respond
 from bot.pipeline.clean import CleanInput
 from bot.pipeline.commands import Commands
@@ -15,6 +16,7 @@ from bot.pipeline.dedup import Dedup
 from bot.pipeline.guard import Guard
 from bot.pipeline.limits import Limits
 from bot.pipeline.media import Media
+from bot.pipeline.moderate import ModerateInput, ModerateOutput
 from bot.pipeline.observe import Observe
 from bot.pipeline.prompt import BuildPrompt, SaveHistory
 from bot.platform import Replier
@@ -30,7 +32,7 @@ DEDUP_TTL = 8 * 3600.0  # Feishu retries for up to ~7.1 h; WeChat for ~15 s
 
 def build_steps(
     settings: Settings, storage: Storage, llm: LLMClient, presets: Presets, texts: Texts,
-    metrics: Metrics,
+    metrics: Metrics, moderation: Moderation,
 ) -> list[Step]:
     """The steps, outermost first. Order matters; each comment says why a step sits where it does."""
     return [
@@ -46,12 +48,18 @@ def build_steps(
         Media(llm, texts, settings.llm.vision),
         # Normalise first, so "  /reset " is still a command and empty input never costs a call.
         CleanInput(settings.max_input_chars, texts),
+        # On the cleaned, length-capped text (a spoken message is text by now); before commands,
+        # so a flagged `/image` prompt is refused too, and before anything reaches the model.
+        ModerateInput(moderation, texts),
         # Commands are answered without the LLM and are not part of the conversation's history.
         Commands(storage, presets, texts, llm, settings.llm),
         # Preset + history + new message; degrades to no history when storage is down.
         BuildPrompt(storage, presets, settings.history, settings.llm.vision),
         # Wraps the answer: history is written only once a successful reply has gone out.
         SaveHistory(storage, settings.history),
+        # Inside SaveHistory, so a flagged answer is known before history is written; around the
+        # LLM call and the reply, the one place every delta and the final text pass.
+        ModerateOutput(moderation, texts),
         # The model call, streamed to repliers that show deltas, reasoning stripped.
         CallLLM(llm, settings.llm.models),
         # Last: the platform's formatter hook and delivery.

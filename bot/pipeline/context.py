@@ -27,6 +27,7 @@ class Context:
     reply: Reply | None = None
     delivered: bool = False
     degraded: bool = False
+    flagged: bool = False  # moderation masked or refused the answer: it is not kept in history
     outcome: str = "answered"
 
 

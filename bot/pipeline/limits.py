@@ -47,23 +47,27 @@ class Limits:
         await call_next(ctx)
 
     async def _over_limit(self, who: str) -> str | None:
-        """The text key of the limit hit, if any (fixed windows: minute and UTC day)."""
-        now = int(self._clock())
-        counters = []
-        if self._settings.per_minute:
-            counters.append(("rate_limited", f"rate:{who}:{now // 60}", 60.0,
-                             self._settings.per_minute))
-        if self._settings.per_day:
-            counters.append(("quota_exceeded", f"quota:{who}:{now // 86400}", 86400.0,
-                             self._settings.per_day))
-        if not counters:
-            return None
-        try:
-            counts = await self._storage.incr_many([(key, ttl) for _, key, ttl, _ in counters])
-        except StorageUnavailable as exc:
-            log.warning("limits not enforced, storage unavailable: %s", exc)
-            return None  # answering is better than refusing everyone while Redis is down
-        for (text_key, _, _, limit), count in zip(counters, counts, strict=True):
-            if count > limit:
-                return text_key
+        return await over_limit(self._storage, who, self._settings.per_minute,
+                                self._settings.per_day, self._clock())
+
+
+async def over_limit(storage: Storage, who: str, per_minute: int, per_day: int,
+                     now: float) -> str | None:
+    """Count one request of `who`; the text key of the limit it exceeds, if any (fixed windows:
+    the minute and the UTC day; 0 disables a limit). Used by the pipeline and by the relay."""
+    counters = []
+    if per_minute:
+        counters.append(("rate_limited", f"rate:{who}:{int(now) // 60}", 60.0, per_minute))
+    if per_day:
+        counters.append(("quota_exceeded", f"quota:{who}:{int(now) // 86400}", 86400.0, per_day))
+    if not counters:
         return None
+    try:
+        counts = await storage.incr_many([(key, ttl) for _, key, ttl, _ in counters])
+    except StorageUnavailable as exc:
+        log.warning("limits not enforced, storage unavailable: %s", exc)
+        return None  # answering is better than refusing everyone while Redis is down
+    for (text_key, _, _, limit), count in zip(counters, counts, strict=True):
+        if count > limit:
+            return text_key
+    return None

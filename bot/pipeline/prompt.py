@@ -84,7 +84,7 @@ class SaveHistory:
     async def __call__(self, ctx: Context, call_next: Next) -> None:
         """Continue, then save on success."""
         await call_next(ctx)
-        if not (ctx.delivered and ctx.reply is not None and ctx.reply.kind == "answer"):
+        if ctx.flagged or not (ctx.delivered and ctx.reply is not None and ctx.reply.kind == "answer"):
             return
         turns: list[Turn] = [
             {"role": "user", "content": ctx.incoming.text},

@@ -119,6 +119,20 @@ class Storage(Protocol):
         """Whether writes of other instances wake this instance's waiters right now."""
         ...
 
+    async def set_update(self, key: str, add: Sequence[str] = (), remove: Sequence[str] = ()) -> int:
+        """Remove, then add members of a shared set and bump its version, in one atomic step
+        (a member in both lists ends up in the set); the new version. The set never expires."""
+        ...
+
+    async def set_read(self, key: str) -> tuple[int, list[str]]:
+        """The set's version (0 while it was never changed) and its members, sorted, read
+        together, so they always belong to each other."""
+        ...
+
+    async def set_version(self, key: str) -> int:
+        """The set's version alone: one small read, cheap enough to poll every few seconds."""
+        ...
+
     async def ping(self) -> None:
         """Raise `StorageUnavailable` unless the backend answers."""
         ...

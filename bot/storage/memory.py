@@ -161,6 +161,22 @@ class MemoryStorage:
         """One process: every write wakes its waiters directly."""
         return True
 
+    async def set_update(self, key: str, add: Sequence[str] = (), remove: Sequence[str] = ()) -> int:
+        """Change the set and its version (no await in between: atomic on the loop)."""
+        version, members = self._live(f"set:{key}") or (0, frozenset())
+        changed = (members - frozenset(remove)) | frozenset(add)
+        self._put(f"set:{key}", (version + 1, changed), None)
+        return int(version) + 1
+
+    async def set_read(self, key: str) -> tuple[int, list[str]]:
+        """The version and the sorted members."""
+        version, members = self._live(f"set:{key}") or (0, frozenset())
+        return int(version), sorted(members)
+
+    async def set_version(self, key: str) -> int:
+        """The version."""
+        return int((self._live(f"set:{key}") or (0, frozenset()))[0])
+
     async def ping(self) -> None:
         """Memory is always there."""
 

@@ -185,6 +185,38 @@ class RedisStorage:
         """Whether this instance's change subscription is up."""
         return self._docs.feed.connected
 
+    def _set_keys(self, key: str) -> tuple[str, str]:
+        """Members and version share a hash tag, so their MULTI stays on one Cluster slot."""
+        members = f"{self._prefix}set:{{{key}}}"
+        return members, f"{members}:version"
+
+    async def set_update(self, key: str, add: Sequence[str] = (), remove: Sequence[str] = ()) -> int:
+        """SREM + SADD + INCR of the version in one MULTI."""
+        members, version = self._set_keys(key)
+        async with _guard("set_update"), self._redis.pipeline(transaction=True) as pipe:
+            if remove:
+                pipe.srem(members, *remove)
+            if add:
+                pipe.sadd(members, *add)
+            pipe.incr(version)
+            results = await pipe.execute()
+        return int(results[-1])
+
+    async def set_read(self, key: str) -> tuple[int, list[str]]:
+        """GET of the version + SMEMBERS in one MULTI (a consistent snapshot)."""
+        members, version = self._set_keys(key)
+        async with _guard("set_read"), self._redis.pipeline(transaction=True) as pipe:
+            pipe.get(version)
+            pipe.smembers(members)
+            number, found = await pipe.execute()
+        return int(number or 0), sorted(found)
+
+    async def set_version(self, key: str) -> int:
+        """GET of the version (pipelined with the other reads of this loop turn)."""
+        async with _guard("set_version"):
+            number = await self._gets(self._set_keys(key)[1])
+        return int(number or 0)
+
     async def ping(self) -> None:
         """PING, or StorageUnavailable."""
         async with _guard("ping"):

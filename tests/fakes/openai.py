@@ -29,6 +29,23 @@ ERRORS: dict[int, dict[str, Any]] = {
 }
 
 
+# omni-moderation-latest's categories, in the order of its documented response.
+CATEGORIES = ("harassment", "harassment/threatening", "hate", "hate/threatening", "illicit",
+              "illicit/violent", "self-harm", "self-harm/intent", "self-harm/instructions",
+              "sexual", "sexual/minors", "violence", "violence/graphic")
+
+
+def moderation_result(flagged: bool) -> dict[str, Any]:
+    """One entry of `results`, as the moderation endpoint answers it (violence when flagged)."""
+    return {
+        "flagged": flagged,
+        "categories": {name: flagged and name == "violence" for name in CATEGORIES},
+        "category_scores": {name: (0.91 if flagged and name == "violence" else 0.0001)
+                            for name in CATEGORIES},
+        "category_applied_input_types": {name: ["text"] for name in CATEGORIES},
+    }
+
+
 def echo(body: dict[str, Any]) -> str:
     """Default answer: quotes the last user message so tests can see what the model got."""
     content = body["messages"][-1]["content"]
@@ -45,10 +62,14 @@ class FakeOpenAI:
     latency: float = 0.0
     latency_of: Callable[[dict[str, Any]], float] | None = None  # per request, over `latency`
     chunk_size: int = 4
+    chunk_delay: float = 0.0  # seconds between two SSE deltas (lets throttled card updates show each)
     fail_next: list[int] = field(default_factory=list)  # HTTP statuses for the next requests
     midstream_error: str | None = None  # an SSE error event after the first delta
     transcript: str = "turn on the lights"
     refuse_images: bool = False
+    flagged_phrases: set[str] = field(default_factory=set)  # the moderation endpoint flags these
+    moderation_fail_next: list[int] = field(default_factory=list)
+    moderations: list[dict[str, Any]] = field(default_factory=list)
     received: list[dict[str, Any]] = field(default_factory=list)
     uploads: list[dict[str, Any]] = field(default_factory=list)
     images: list[dict[str, Any]] = field(default_factory=list)
@@ -70,7 +91,21 @@ class FakeOpenAI:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/audio/transcriptions", self._transcribe)
         app.router.add_post("/v1/images/generations", self._image)
+        app.router.add_post("/v1/moderations", self._moderate)
         return app
+
+    async def _moderate(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.moderations.append(body)
+        if self.moderation_fail_next:
+            status = self.moderation_fail_next.pop(0)
+            return web.json_response({"error": ERRORS[status]}, status=status)
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        texts = [i if isinstance(i, str) else i.get("text", "") for i in inputs]
+        results = [moderation_result(any(p.lower() in t.lower() for p in self.flagged_phrases))
+                   for t in texts]
+        return web.json_response({"id": "modr-0123456789", "model": body.get("model", ""),
+                                  "results": results})
 
     async def _transcribe(self, request: web.Request) -> web.Response:
         form = await request.post()
@@ -122,6 +157,8 @@ class FakeOpenAI:
         events: list[dict[str, Any]] = [chunk(model, {"role": "assistant", "content": ""})]
         events += [chunk(model, {"content": piece}) for piece in pieces]
         for index, event in enumerate(events):
+            if self.chunk_delay and index > 1:
+                await asyncio.sleep(self.chunk_delay)
             await response.write(f"data: {json.dumps(event)}\n\n".encode())
             if self.midstream_error and index == 1:
                 error = {"error": {"message": self.midstream_error, "type": "server_error",
