@@ -18,7 +18,7 @@ from redis.driver_info import DriverInfo
 from redis.exceptions import RedisError, ResponseError
 
 from bot.errors import StorageUnavailable
-from bot.jobs.base import MAX_ATTEMPTS, Runner
+from bot.jobs.base import MAX_ATTEMPTS, MAX_DEAD, JobInfo, Runner
 from bot.storage.batch import Batch
 from bot.tasks import TaskOwner
 
@@ -47,6 +47,7 @@ class RedisJobs(Runner):
         self._reader = aioredis.Redis.from_pool(BlockingConnectionPool.from_url(
             url, max_connections=2, timeout=None, socket_timeout=None, **options))
         self._stream, self._tries = f"{prefix}jobs", f"{prefix}jobtries"
+        self._dead = f"{prefix}jobs:dead"  # capped: jobs given up after MAX_ATTEMPTS, for retry
         # Enqueues of one loop turn go out as one pipeline (1024 at once exhausted the pool).
         self._adds = Batch(self._redis, self._queue_add)
         self._ends = Batch(self._redis, self._queue_end)
@@ -136,6 +137,8 @@ class RedisJobs(Runner):
                 if tries < MAX_ATTEMPTS:
                     return  # stays pending: re-claimed after claim_idle
                 log.error("job %s (%s) given up after %d attempts", entry_id, name, tries)
+                dead: dict[Any, Any] = {**fields, "attempts": tries, "job": entry_id}
+                await self._redis.xadd(self._dead, dead, maxlen=MAX_DEAD, approximate=False)
             await self._ends(entry_id)
         except (RedisError, OSError) as exc:
             log.warning("jobs: could not record the end of %s: %s", entry_id, type(exc).__name__)
@@ -152,6 +155,49 @@ class RedisJobs(Runner):
             except (RedisError, OSError) as exc:
                 log.debug("jobs: heartbeat for %s failed: %s", entry_id, type(exc).__name__)
 
+    async def inspect(self, limit: int = 100) -> dict[str, list[JobInfo]]:
+        """Queued entries past the group's last delivery, the group's pending list, dead letters."""
+        try:
+            groups: Any = await self._redis.xinfo_groups(self._stream)
+        except ResponseError:  # no stream yet
+            groups = []
+        last = next((g["last-delivered-id"] for g in groups if g["name"] == GROUP), None)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.xrange(self._stream, min=f"({last}" if last else "-", max="+", count=limit)
+            pipe.xrevrange(self._dead, count=limit)
+            if last:
+                pipe.xpending_range(self._stream, GROUP, min="-", max="+", count=limit)
+            queued, dead, *taken = await pipe.execute()
+        return {
+            "pending": [JobInfo(i, f.get("name", ""), "pending", 0, _age(i)) for i, f in queued],
+            "running": await self._taken(taken[0] if taken else []),
+            "dead": [JobInfo(i, f.get("name", ""), "dead", int(f.get("attempts", 0)), _age(i))
+                     for i, f in dead],
+        }
+
+    async def _taken(self, pending: Any) -> list[JobInfo]:
+        """The group's pending entries (taken, not acknowledged), with their job names."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for item in pending:
+                pipe.xrange(self._stream, min=item["message_id"], max=item["message_id"])
+            entries: Any = await pipe.execute() if pending else []
+        return [JobInfo(item["message_id"], found[0][1].get("name", "") if found else "", "running",
+                        int(item["times_delivered"]), item["time_since_delivered"] / 1000,
+                        item["consumer"])
+                for item, found in zip(pending, entries, strict=True)]
+
+    async def retry(self, job_id: str) -> bool:
+        """XDEL the dead letter (one caller wins it), then XADD it to the queue again."""
+        try:
+            found: Any = await self._redis.xrange(self._dead, min=job_id, max=job_id)
+        except ResponseError:  # not a stream id
+            return False
+        if not found or not await self._redis.xdel(self._dead, job_id):
+            return False
+        fields = found[0][1]
+        await self._adds({"name": fields.get("name", ""), "payload": fields.get("payload", "{}")})
+        return True
+
     async def stop(self, seconds: float) -> None:
         """Stop reading; running jobs get `seconds`; unacknowledged ones go to other instances."""
         self._stopping.set()
@@ -160,3 +206,8 @@ class RedisJobs(Runner):
         await self._wait_running(seconds)
         await self._redis.aclose()
         await self._reader.aclose()
+
+
+def _age(entry_id: str) -> float:
+    """Seconds since a stream id's time."""
+    return max(0.0, time.time() - int(entry_id.split("-")[0]) / 1000)
