@@ -7,9 +7,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bot.messages import Incoming, Reply
+from bot.operator import DEFAULT_ROUTE, Route
 from bot.platform import Replier
 from bot.prompts import Preset
 from bot.storage import Turn
+from bot.usage.meter import Meter
 
 
 @dataclass(slots=True)
@@ -28,6 +30,8 @@ class Context:
     delivered: bool = False
     degraded: bool = False
     outcome: str = "answered"
+    route: Route = DEFAULT_ROUTE  # the first `routes:` entry matching this chat
+    meter: Meter = field(default_factory=Meter)  # what the model calls for this message cost
 
 
 Next = Callable[[Context], Awaitable[None]]
