@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 import aiohttp
 from aiohttp import web
 
+from bot.admin import admin_routes
 from bot.audit import Auditor
 from bot.errors import BotError, StorageUnavailable
 from bot.jobs import open_jobs
@@ -139,6 +140,7 @@ def build_app(
     app[ADAPTERS] = tuple(adapters)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_view)
+    app.router.add_routes(admin_routes(services))  # none without BOT_ADMIN_KEYS: /admin is 404
     for adapter in adapters:
         app.router.add_routes(adapter.routes())
 

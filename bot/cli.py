@@ -15,6 +15,7 @@ from aiohttp import web
 from bot.app import build_app, close_services, create_services, make_adapters
 from bot.errors import BotError, ConfigError, StorageUnavailable, UpstreamError
 from bot.messages import Conversation, Incoming, Reply
+from bot.operator_cli import audit_export, operator_checks
 from bot.platform import AdapterFactory, Check, Services
 from bot.settings import Settings, load
 
@@ -30,7 +31,12 @@ def _parser() -> argparse.ArgumentParser:
     chat = commands.add_parser("chat", help="chat with the pipeline in this terminal")
     chat.add_argument("--user", default="local")
     commands.add_parser("check", help="validate the config and try every dependency")
-    for sub in (serve, chat, commands.choices["check"]):
+    audit = commands.add_parser("audit", help="the audit trail")
+    export = audit.add_subparsers(dest="action", required=True).add_parser(
+        "export", help="print the audit entries since a date as JSONL")
+    export.add_argument("--since", required=True, help="2024-05-01, a date-time or Unix seconds")
+    export.add_argument("--until", help="the same; default: now")
+    for sub in (serve, chat, commands.choices["check"], export):
         sub.add_argument("--config", type=Path, help="config file (default ./config.yaml)")
     return parser
 
@@ -56,6 +62,8 @@ def main(argv: Sequence[str], factories: Sequence[AdapterFactory]) -> int:
             return asyncio.run(serve(settings, factories, args.host, args.port))
         if args.command == "chat":
             return asyncio.run(chat(settings, args.user))
+        if args.command == "audit":
+            return asyncio.run(audit_export(settings, args.since, args.until))
         return asyncio.run(check(settings, factories))
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
@@ -151,6 +159,7 @@ async def check(settings: Settings, factories: Sequence[AdapterFactory]) -> int:
         results.append(await _check_storage(services))
         results.append(Check("prompts", True, f"{len(services.presets.names())} preset(s), "
                              f"default {services.presets.default!r}"))
+        results.extend(operator_checks(services))
         for adapter in make_adapters(services, factories):
             results.extend(await adapter.check())
     finally:
