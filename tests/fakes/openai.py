@@ -48,6 +48,7 @@ class FakeOpenAI:
     midstream_error: str | None = None  # an SSE error event after the first delta
     transcript: str = "turn on the lights"
     refuse_images: bool = False
+    report_usage: bool = True  # False: like compatible backends that send no `usage` at all
     received: list[dict[str, Any]] = field(default_factory=list)
     uploads: list[dict[str, Any]] = field(default_factory=list)
     images: list[dict[str, Any]] = field(default_factory=list)
@@ -110,7 +111,10 @@ class FakeOpenAI:
         text = self.reply(body)
         if body.get("stream"):
             return await self._sse(request, body, text)
-        return web.json_response(completion(body.get("model", "gpt-4o-mini"), text))
+        whole = completion(body.get("model", "gpt-4o-mini"), text)
+        if not self.report_usage:
+            del whole["usage"]
+        return web.json_response(whole)
 
     async def _sse(self, request: web.Request, body: dict[str, Any], text: str) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
@@ -127,7 +131,7 @@ class FakeOpenAI:
                 await response.write(f"data: {json.dumps(error)}\n\n".encode())
                 return response
         await response.write(f"data: {json.dumps(chunk(model, {}, 'stop'))}\n\n".encode())
-        if (body.get("stream_options") or {}).get("include_usage"):
+        if self.report_usage and (body.get("stream_options") or {}).get("include_usage"):
             usage = {**chunk(model, {}), "choices": [],
                      "usage": {"prompt_tokens": 5, "completion_tokens": len(pieces),
                                "total_tokens": 5 + len(pieces)}}
