@@ -106,3 +106,35 @@ async def test_the_daily_series_covers_every_day_of_the_range(start_service: Sta
     assert [d["date"] for d in report["days"]] == ["2020-01-30", "2020-01-31", "2020-02-01",
                                                     "2020-02-02"]
     assert report["rows"] == []
+
+
+async def test_a_message_with_several_model_rounds_and_tool_calls_counts_once_with_their_sum(
+    redis_url: str,
+) -> None:
+    """The hooks a tool-calling answer uses (bot/usage/meter.py): each model round reports its
+    tokens and each tool call is recorded; the tool loop itself is not on this branch, so its
+    two rounds are played here by the step below the usage step, on two instances."""
+    from bot.messages import Conversation, Incoming
+    from bot.pipeline import Context, Pipeline
+    from bot.pipeline.account import Account
+    from bot.replier import CollectingReplier
+    from bot.storage import RedisStorage
+    from bot.usage import UsageLedger, record_tokens, record_tool_call
+
+    async def two_rounds(ctx: Context, call_next: Any) -> None:
+        record_tokens("gpt-4o", 120, 30)  # round 1 ends in a tool call
+        record_tool_call("search_knowledge")
+        record_tokens("gpt-4o", 200, 50)  # round 2 answers with the tool's result
+
+    stores = [RedisStorage(redis_url, prefix="usage-test:") for _ in range(2)]
+    ledgers = [UsageLedger(store, 90) for store in stores]
+    try:
+        for ledger in ledgers:
+            incoming = Incoming(platform="feishu", conversation=Conversation("feishu", "ou_a"),
+                                user_id="ou_a", text="look it up")
+            await Pipeline([Account(ledger), two_rounds]).handle(incoming, CollectingReplier())
+        [counts] = await ledgers[0].by_day([ledgers[0].today()], "user")
+    finally:
+        for store in stores:
+            await store.close()
+    assert counts["feishu:ou_a"]["gpt-4o"] == {"in": 640, "out": 160, "tools": 2, "msgs": 2}
