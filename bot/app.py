@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 import aiohttp
 from aiohttp import web
 
+from bot.admin import admin_routes
+from bot.audit import Auditor
 from bot.errors import BotError, StorageUnavailable
 from bot.jobs import open_jobs
 from bot.llm import OpenAILLM
@@ -16,10 +18,12 @@ from bot.moderation import Moderation
 from bot.pipeline import Pipeline, build_steps
 from bot.platform import Adapter, AdapterFactory, Services
 from bot.prompts import Presets
+from bot.reload import PresetReloader
 from bot.settings import Settings
 from bot.storage import open_storage
 from bot.tasks import TaskOwner
 from bot.texts import Texts
+from bot.usage import UsageLedger
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +41,8 @@ async def create_services(settings: Settings) -> Services:
     llm = OpenAILLM(settings.llm, metrics)
     presets = Presets.load(settings.prompts_dir, settings.default_prompt)
     texts = Texts(settings.texts)
+    ledger = UsageLedger(storage, settings.operator.usage_retention_days)
+    auditor = Auditor(storage, settings.operator.audit)
     # One session for every platform API and the relay; aiohttp's default of 100 connections
     # would cap the relay at 50 msg/s with a 2 s upstream.
     http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30, connect=10),
@@ -49,11 +55,12 @@ async def create_services(settings: Settings) -> Services:
         await llm.close()
         await storage.close()
         raise
-    pipeline = Pipeline(build_steps(settings, storage, llm, presets, texts, metrics, moderation))
+    pipeline = Pipeline(build_steps(settings, storage, llm, presets, texts, metrics, moderation,
+                                    ledger, auditor))
     tasks = TaskOwner()
     jobs = open_jobs(settings.storage, tasks)
     return Services(settings, storage, llm, pipeline, presets, tasks, jobs, metrics, texts, http,
-                    moderation)
+                    moderation, ledger, auditor, PresetReloader(presets, storage))
 
 
 async def close_services(services: Services, drain_seconds: float = DRAIN_SECONDS) -> None:
@@ -177,6 +184,7 @@ def build_app(
     app.router.add_get("/livez", livez)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_view)
+    app.router.add_routes(admin_routes(services))  # none without BOT_ADMIN_KEYS: /admin is 404
     for adapter in adapters:
         app.router.add_routes(adapter.routes())
 
@@ -185,7 +193,9 @@ def build_app(
         for adapter in adapters:
             await adapter.start()
         await services.jobs.start()
+        await services.reloader.start()
         yield
+        await services.reloader.stop()
         # Stop taking jobs first: what is not finished in time stays queued for another instance.
         await services.jobs.stop(drain_seconds)
         await services.tasks.drain(drain_seconds)

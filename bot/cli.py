@@ -17,6 +17,7 @@ from bot.errors import BotError, ConfigError, StorageUnavailable, UpstreamError
 from bot.messages import Conversation, Incoming, Reply
 from bot.moderation import command as moderation_command
 from bot.moderation.command import ACTIONS
+from bot.operator_cli import audit_export, operator_checks
 from bot.platform import AdapterFactory, Check, Services
 from bot.settings import Settings, load
 
@@ -35,7 +36,12 @@ def _parser() -> argparse.ArgumentParser:
     terms = commands.add_parser("moderation", help="change or try the shared term list")
     terms.add_argument("action", choices=ACTIONS)
     terms.add_argument("text", nargs="*", help="terms to add or remove; the text to test")
-    for sub in (serve, chat, commands.choices["check"], terms):
+    audit = commands.add_parser("audit", help="the audit trail")
+    export = audit.add_subparsers(dest="action", required=True).add_parser(
+        "export", help="print the audit entries since a date as JSONL")
+    export.add_argument("--since", required=True, help="2024-05-01, a date-time or Unix seconds")
+    export.add_argument("--until", help="the same; default: now")
+    for sub in (serve, chat, commands.choices["check"], terms, export):
         sub.add_argument("--config", type=Path, help="config file (default ./config.yaml)")
     return parser
 
@@ -63,6 +69,8 @@ def main(argv: Sequence[str], factories: Sequence[AdapterFactory]) -> int:
             return asyncio.run(chat(settings, args.user))
         if args.command == "moderation":
             return asyncio.run(moderation(settings, args.action, args.text))
+        if args.command == "audit":
+            return asyncio.run(audit_export(settings, args.since, args.until))
         return asyncio.run(check(settings, factories))
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
@@ -178,6 +186,7 @@ async def check(settings: Settings, factories: Sequence[AdapterFactory]) -> int:
         results.extend(await services.moderation.probe())
         results.append(Check("prompts", True, f"{len(services.presets.names())} preset(s), "
                              f"default {services.presets.default!r}"))
+        results.extend(operator_checks(services))
         for adapter in make_adapters(services, factories):
             results.extend(await adapter.check())
     finally:

@@ -17,6 +17,7 @@ from bot.errors import UpstreamError
 from bot.messages import Image
 from bot.metrics import Metrics
 from bot.settings import LLMSettings
+from bot.usage import meter
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +159,15 @@ class OpenAILLM:
         self._metrics.tokens.labels("completion").inc(completion)
         return prompt, completion
 
+    @staticmethod
+    def _meter(body: dict[str, Any], usage: tuple[int, int] | None, answer: str) -> None:
+        """The message's usage meter gets the endpoint's counts, or an estimate without them."""
+        if usage is not None:
+            meter.record_tokens(body["model"], *usage)
+        else:
+            meter.record_tokens(body["model"], meter.estimate_tokens(body["messages"]),
+                                meter.estimate_tokens(answer), estimated=True)
+
     async def complete(
         self, messages: Sequence[Message], *, model: str | None = None,
         temperature: float | None = None,
@@ -168,15 +178,15 @@ class OpenAILLM:
             try:
                 # The plain JSON (cast_to=object): building the typed ChatCompletion model cost
                 # ~0.2 ms of CPU per call and we read two fields of it.
+                body = self._body(messages, model, temperature, stream=False)
                 result = await self._client.post(
-                    "/chat/completions", cast_to=object, options=_AUTH,
-                    body=self._body(messages, model, temperature, stream=False),
-                )
+                    "/chat/completions", cast_to=object, options=_AUTH, body=body)
             except openai.OpenAIError as exc:
                 raise map_error(exc) from exc
         self._metrics.llm_latency.labels("whole").observe(time.monotonic() - started)
         text, usage = _answer_of(result)
         prompt, completion = self._count(usage)
+        self._meter(body, None if usage is None else (prompt, completion), text)
         return Completion(text, prompt, completion)
 
     async def stream(
@@ -185,20 +195,27 @@ class OpenAILLM:
     ) -> AsyncIterator[str]:
         """Content deltas; reasoning deltas and the usage-only chunk are not content."""
         started = time.monotonic()
+        body = self._body(messages, model, temperature, stream=True)
+        reported: tuple[int, int] | None = None
+        streamed: list[str] = []  # only for estimating the usage of endpoints that send none
         async with self._slots:
             try:
                 chunks = await self._client.post(
-                    "/chat/completions", cast_to=ChatCompletion, options=_AUTH,
-                    body=self._body(messages, model, temperature, stream=True),
+                    "/chat/completions", cast_to=ChatCompletion, options=_AUTH, body=body,
                     stream=True, stream_cls=openai.AsyncStream[ChatCompletionChunk],
                 )
                 async for chunk in chunks:
-                    self._count(chunk.usage)
+                    if chunk.usage is not None:
+                        reported = self._count(chunk.usage)
                     for choice in chunk.choices or ():  # [] or None on the usage chunk
                         if choice.delta and choice.delta.content:
+                            streamed.append(choice.delta.content)
                             yield choice.delta.content
             except openai.OpenAIError as exc:
                 raise map_error(exc) from exc
+            finally:  # what was produced was paid for, even when the stream broke off
+                if streamed or reported is not None:
+                    self._meter(body, reported, "".join(streamed))
         self._metrics.llm_latency.labels("stream").observe(time.monotonic() - started)
 
     async def transcribe(self, audio: bytes, filename: str, mime: str) -> str:
@@ -209,6 +226,7 @@ class OpenAILLM:
                     file=(filename, audio, mime), model=self._settings.transcribe_model)
             except openai.OpenAIError as exc:
                 raise map_error(exc) from exc
+        meter.record_speech(self._settings.transcribe_model)
         return result.text.strip()
 
     async def generate_image(self, prompt: str) -> Image:
@@ -221,6 +239,7 @@ class OpenAILLM:
                 )
             except openai.OpenAIError as exc:
                 raise map_error(exc) from exc
+        meter.record_image(self._settings.image_model)
         first = result.data[0] if result.data else None
         if first is not None and first.b64_json:
             return Image(data=base64.b64decode(first.b64_json), mime="image/png")

@@ -17,10 +17,13 @@ from bot.tasks import TaskOwner
 from bot.texts import Texts
 
 if TYPE_CHECKING:
+    from bot.audit import Auditor
     from bot.llm import LLMClient
     from bot.moderation import Moderation
     from bot.pipeline import Pipeline
     from bot.prompts import Presets
+    from bot.reload import PresetReloader
+    from bot.usage import UsageLedger
 
 
 class Replier(Protocol):
@@ -75,6 +78,9 @@ class Services:
     texts: Texts
     http: ClientSession
     moderation: Moderation
+    ledger: UsageLedger  # the day's usage counters (the admin API reads them)
+    auditor: Auditor
+    reloader: PresetReloader
 
     async def handle(self, incoming: Incoming, replier: Replier) -> None:
         """Run one message through the pipeline."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.config import Secret, Section, root_section
+from bot.operator import OperatorSettings, operator_settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,8 @@ class LimitSettings:
 
     per_minute: int = 20
     per_day: int = 500
+    tokens_per_user: int = 0  # tokens (in + out) per user per UTC day; 0 = no quota
+    tokens_per_chat: int = 0  # the same per chat (a group, or a direct chat)
     allow: Mapping[str, frozenset[str]] = field(default_factory=dict)
     block: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
@@ -101,6 +104,7 @@ class Settings:
     api_keys: tuple[Secret, ...]
     texts: Mapping[str, str]
     log_level: str
+    operator: OperatorSettings = field(default_factory=OperatorSettings)
 
 
 def _llm(s: Section) -> LLMSettings:
@@ -132,6 +136,8 @@ def _limits(s: Section) -> LimitSettings:
     return LimitSettings(
         per_minute=s.integer("per_user_per_minute", 20, minimum=0),
         per_day=s.integer("per_user_per_day", 500, minimum=0),
+        tokens_per_user=s.integer("tokens_per_user_per_day", 0, minimum=0),
+        tokens_per_chat=s.integer("tokens_per_chat_per_day", 0, minimum=0),
         allow=_user_lists(s.section("allow")),
         block=_user_lists(s.section("block")),
     )
@@ -187,6 +193,7 @@ def from_section(root: Section) -> Settings:
         log_level=root.section("log").choice(
             "level", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"), env="BOT_LOG_LEVEL"
         ),
+        operator=operator_settings(root),
     )
 
 

@@ -252,3 +252,64 @@ async def test_health_reports_a_consumer_whose_reads_stopped_finishing(redis_url
         assert queue.health().stuck
     finally:
         await queue.stop(1)
+
+
+async def test_inspect_shows_a_queued_job_as_pending(make_queue: Factory) -> None:
+    queue = make_queue()
+    await queue.enqueue("later", {"secret": "text"})
+    jobs = await queue.inspect()
+    assert [(j.name, j.state) for j in jobs["pending"]] == [("later", "pending")]
+    assert jobs["running"] == jobs["dead"] == []
+
+
+async def test_inspect_shows_a_job_in_progress_as_running(make_queue: Factory) -> None:
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def slow(payload: dict[str, Any]) -> None:
+        started.set()
+        await release.wait()
+
+    queue = make_queue()
+    queue.register("slow", slow)
+    await queue.start()
+    await queue.enqueue("slow", {})
+    await asyncio.wait_for(started.wait(), 5)
+    running = (await queue.inspect())["running"]
+    release.set()
+    assert [(j.name, j.attempts) for j in running] == [("slow", 1)]
+
+
+async def test_a_job_given_up_becomes_a_dead_letter_that_retry_runs_again(
+    make_queue: Factory,
+) -> None:
+    attempts: list[dict[str, Any]] = []
+    succeeded = asyncio.Event()
+    healthy = False
+
+    async def broken(payload: dict[str, Any]) -> None:
+        attempts.append(payload)
+        if not healthy:
+            raise RuntimeError("still broken")
+        succeeded.set()
+
+    queue = make_queue(claim_idle=0.05)
+    queue.register("broken", broken)
+    await queue.start()
+    await queue.enqueue("broken", {"n": 7})
+    dead = []
+    for _ in range(400):
+        if dead := (await queue.inspect())["dead"]:
+            break
+        await asyncio.sleep(0.05)
+    assert [(j.name, j.attempts) for j in dead] == [("broken", 5)]
+    healthy = True
+    assert await queue.retry(dead[0].id)
+    await asyncio.wait_for(succeeded.wait(), 10)
+    assert attempts[-1] == {"n": 7}
+    assert (await queue.inspect())["dead"] == []
+
+
+async def test_retry_of_an_unknown_job_is_refused(make_queue: Factory) -> None:
+    queue = make_queue()
+    assert not await queue.retry("1-0")
+    assert not await queue.retry("not-an-id")

@@ -265,3 +265,70 @@ async def test_one_swap_wakes_every_waiter_of_the_document(storage: Storage) -> 
     await asyncio.sleep(0.05)
     await storage.swap_docs([put("d1", "", "v1")], ["e1"])
     assert await asyncio.wait_for(asyncio.gather(*waiters), 5) == [Doc("d1", "e1", "v1")] * 3
+
+
+async def test_hincr_adds_to_fields_of_several_hashes(storage: Storage) -> None:
+    await storage.hincr([("u:{d1}:a", {"x": 2, "y": 1}), ("u:{d1}:b", {"x": 5})], ttl=60)
+    await storage.hincr([("u:{d1}:a", {"x": 3})], ttl=60)
+    assert await storage.hread([("u:{d1}:a", None), ("u:{d1}:b", None)]) == [
+        {"x": "5", "y": "1"}, {"x": "5"}]
+
+
+async def test_hincr_counts_concurrent_increments_exactly(storage: Storage) -> None:
+    await asyncio.gather(*(storage.hincr([("h", {"n": 1})], ttl=60) for _ in range(25)))
+    assert await storage.hread([("h", ["n"])]) == [{"n": "25"}]
+
+
+async def test_hincr_expiry_starts_at_the_first_increment(storage: Storage) -> None:
+    await storage.hincr([("h", {"n": 1})], ttl=0.1)
+    await storage.hincr([("h", {"n": 1})], ttl=60)  # must not extend the retention
+    await asyncio.sleep(0.25)
+    assert await storage.hread([("h", None)]) == [{}]
+
+
+async def test_hread_of_named_fields_returns_only_those_present(storage: Storage) -> None:
+    await storage.hincr([("h", {"a": 1, "b": 2})], ttl=60)
+    assert await storage.hread([("h", ["a", "zzz"]), ("missing", ["a"]), ("h", [])]) == [
+        {"a": "1"}, {}, {}]
+
+
+async def test_stream_add_returns_increasing_ids_read_back_in_order(storage: Storage) -> None:
+    ids = [await storage.stream_add("s", {"n": str(n), "text": "你好"}, max_len=10) for n in range(3)]
+    entries = await storage.stream_range("s")
+    assert [entry_id for entry_id, _ in entries] == ids == sorted(ids, key=lambda i: tuple(
+        int(p) for p in i.split("-")))
+    assert [fields for _, fields in entries] == [{"n": str(n), "text": "你好"} for n in range(3)]
+
+
+async def test_stream_keeps_only_the_newest_max_len_entries(storage: Storage) -> None:
+    for n in range(5):
+        await storage.stream_add("s", {"n": str(n)}, max_len=3)
+    assert [f["n"] for _, f in await storage.stream_range("s")] == ["2", "3", "4"]
+
+
+async def test_stream_drops_entries_older_than_max_age(storage: Storage) -> None:
+    await storage.stream_add("s", {"n": "old"}, max_len=10)
+    await asyncio.sleep(0.15)
+    await storage.stream_add("s", {"n": "new"}, max_len=10, max_age=0.1)
+    assert [f["n"] for _, f in await storage.stream_range("s")] == ["new"]
+
+
+async def test_stream_range_reads_newest_first_and_pages(storage: Storage) -> None:
+    ids = [await storage.stream_add("s", {"n": str(n)}, max_len=10) for n in range(5)]
+    first = await storage.stream_range("s", reverse=True, count=2)
+    assert [i for i, _ in first] == [ids[4], ids[3]]
+    rest = await storage.stream_range("s", end=f"({ids[3]}", reverse=True, count=10)
+    assert [i for i, _ in rest] == [ids[2], ids[1], ids[0]]
+
+
+async def test_stream_range_takes_millisecond_bounds(storage: Storage) -> None:
+    first = await storage.stream_add("s", {"n": "1"}, max_len=10)
+    await asyncio.sleep(0.01)
+    second = await storage.stream_add("s", {"n": "2"}, max_len=10)
+    after = str(int(first.split("-")[0]) + 1)
+    assert [i for i, _ in await storage.stream_range("s", start=after)] == [second]
+    assert [i for i, _ in await storage.stream_range("s", end=first.split("-")[0])] == [first]
+
+
+async def test_stream_range_of_a_missing_stream_is_empty(storage: Storage) -> None:
+    assert await storage.stream_range("nothing", reverse=True) == []

@@ -19,6 +19,19 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
 MAX_ATTEMPTS = 5
+MAX_DEAD = 1000  # dead letters kept (a capped stream in Redis), newest first in `inspect`
+
+
+@dataclass(frozen=True, slots=True)
+class JobInfo:
+    """One job as the admin API shows it (never its payload: it may hold a user's text)."""
+
+    id: str
+    name: str
+    state: str  # pending (queued) | running (taken by a worker) | dead (given up)
+    attempts: int
+    age_seconds: float  # since it was queued, taken, or given up, by state
+    worker: str = ""
 
 
 class JobQueue(Protocol):
@@ -40,6 +53,14 @@ class JobQueue(Protocol):
 
     async def stop(self, seconds: float) -> None:
         """Stop taking jobs; give running ones `seconds`; leave the rest for another instance."""
+        ...
+
+    async def inspect(self, limit: int = 100) -> dict[str, list[JobInfo]]:
+        """`{"pending", "running", "dead"}`: at most `limit` jobs in each state."""
+        ...
+
+    async def retry(self, job_id: str) -> bool:
+        """Queue a dead letter again (with fresh attempts); False when there is no such one."""
         ...
 
     def health(self) -> ConsumerHealth:

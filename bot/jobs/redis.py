@@ -29,7 +29,7 @@ from redis.driver_info import DriverInfo
 from redis.exceptions import RedisError, ResponseError
 
 from bot.errors import StorageUnavailable
-from bot.jobs.base import MAX_ATTEMPTS, ConsumerHealth, Runner
+from bot.jobs.base import MAX_ATTEMPTS, MAX_DEAD, ConsumerHealth, JobInfo, Runner
 from bot.storage.batch import Batch
 from bot.tasks import TaskOwner
 
@@ -51,6 +51,19 @@ _END = _STILL_OURS + ("if #p == 0 then return 0 end "
                       "redis.call('XDEL', KEYS[1], ARGV[3]) "
                       "redis.call('HDEL', KEYS[2], ARGV[3]) return 1")
 
+# KEYS[1] dead letters, KEYS[2] stream; ARGV: dead letter id, stream cap. A move, all at once.
+_REVIVE = """
+local e = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
+if #e == 0 then return 0 end
+redis.call('XDEL', KEYS[1], ARGV[1])
+local f, name, payload = e[1][2], '', '{}'
+for i = 1, #f, 2 do
+  if f[i] == 'name' then name = f[i + 1] elseif f[i] == 'payload' then payload = f[i + 1] end
+end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'name', name, 'payload', payload)
+return 1
+"""
+
 
 class RedisJobs(Runner):
     """Jobs shared by every instance on the same Redis and key prefix."""
@@ -68,10 +81,12 @@ class RedisJobs(Runner):
             url, max_connections=POOL, timeout=3.0, socket_timeout=3.0, **options))
         self._reader = aioredis.Redis.from_pool(BlockingConnectionPool.from_url(
             url, max_connections=1, timeout=None, socket_timeout=block + READ_MARGIN, **options))
-        # One hash tag for the stream and its attempts hash, so the scripts run on a cluster.
+        # One hash tag for the stream, its attempts hash and its dead letters (scripts on a cluster).
         self._stream, self._tries = f"{prefix}{{jobs}}:stream", f"{prefix}{{jobs}}:tries"
+        self._dead = f"{prefix}{{jobs}}:dead"  # capped: jobs given up after MAX_ATTEMPTS, for retry
         self._consumer = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         beat, end = self._redis.register_script(_BEAT), self._redis.register_script(_END)
+        self._revive = self._redis.register_script(_REVIVE)
         # Enqueues, heartbeats and acks of one loop turn go out as one pipeline each.
         self._adds = Batch(self._redis, self._queue_add)
         self._beats = Batch(self._redis, lambda pipe, call: beat(
@@ -84,7 +99,7 @@ class RedisJobs(Runner):
         self._state = "starting"
         self._last_read: float | None = None
         self._own_pending = True  # read our own pending entries first (after a start or an error)
-        self._taken: set[str] = set()  # entry ids running here
+        self._running_ids: set[str] = set()  # entry ids running here
 
     async def enqueue(self, name: str, payload: dict[str, Any]) -> None:
         """XADD; StorageUnavailable when Redis cannot take it."""
@@ -162,7 +177,7 @@ class RedisJobs(Runner):
             if not entries:
                 break
             for entry_id, fields in entries:
-                if fields and entry_id not in self._taken:
+                if fields and entry_id not in self._running_ids:
                     self._dispatch(entry_id, fields)
             after = entries[-1][0]
         self._own_pending = False
@@ -183,7 +198,7 @@ class RedisJobs(Runner):
                 return  # a full pass: start again from the beginning next time
 
     def _dispatch(self, entry_id: str, fields: dict[str, str]) -> None:
-        self._taken.add(entry_id)
+        self._running_ids.add(entry_id)
         self._launch(self._attempt(entry_id, fields), name=f"job-{fields.get('name', '')}")
 
     async def _attempt(self, entry_id: str, fields: dict[str, str]) -> None:
@@ -198,13 +213,15 @@ class RedisJobs(Runner):
             done = payload is None or await self._run(name, payload)
         finally:
             beat.cancel()
-            self._taken.discard(entry_id)
+            self._running_ids.discard(entry_id)
         try:
             if not done:
                 tries = await self._redis.hincrby(self._tries, entry_id, 1)
                 if tries < MAX_ATTEMPTS:
                     return  # stays pending: re-claimed after claim_idle
                 log.error("job %s (%s) given up after %d attempts", entry_id, name, tries)
+                dead: dict[Any, Any] = {**fields, "attempts": tries, "job": entry_id}
+                await self._redis.xadd(self._dead, dead, maxlen=MAX_DEAD, approximate=False)
             if not await self._ends(entry_id):
                 log.info("jobs: %s was re-claimed by another worker; it acknowledges it", entry_id)
         except (RedisError, OSError) as exc:
@@ -224,6 +241,44 @@ class RedisJobs(Runner):
             except (RedisError, OSError) as exc:
                 log.debug("jobs: heartbeat for %s failed: %s", entry_id, type(exc).__name__)
 
+    async def inspect(self, limit: int = 100) -> dict[str, list[JobInfo]]:
+        """Queued entries past the group's last delivery, the group's pending list, dead letters."""
+        try:
+            groups: Any = await self._redis.xinfo_groups(self._stream)
+        except ResponseError:  # no stream yet
+            groups = []
+        last = next((g["last-delivered-id"] for g in groups if g["name"] == GROUP), None)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.xrange(self._stream, min=f"({last}" if last else "-", max="+", count=limit)
+            pipe.xrevrange(self._dead, count=limit)
+            if last:
+                pipe.xpending_range(self._stream, GROUP, min="-", max="+", count=limit)
+            queued, dead, *taken = await pipe.execute()
+        return {
+            "pending": [JobInfo(i, f.get("name", ""), "pending", 0, _age(i)) for i, f in queued],
+            "running": await self._taken(taken[0] if taken else []),
+            "dead": [JobInfo(i, f.get("name", ""), "dead", int(f.get("attempts", 0)), _age(i))
+                     for i, f in dead],
+        }
+
+    async def _taken(self, pending: Any) -> list[JobInfo]:
+        """The group's pending entries (taken, not acknowledged), with their job names."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for item in pending:
+                pipe.xrange(self._stream, min=item["message_id"], max=item["message_id"])
+            entries: Any = await pipe.execute() if pending else []
+        return [JobInfo(item["message_id"], found[0][1].get("name", "") if found else "", "running",
+                        int(item["times_delivered"]), item["time_since_delivered"] / 1000,
+                        item["consumer"])
+                for item, found in zip(pending, entries, strict=True)]
+
+    async def retry(self, job_id: str) -> bool:
+        """Move the dead letter back into the queue in one script (one caller wins it)."""
+        try:
+            return bool(await self._revive(keys=[self._dead, self._stream], args=[job_id, MAX_LEN]))
+        except ResponseError:  # not a stream id
+            return False
+
     async def stop(self, seconds: float) -> None:
         """Stop reading; running jobs get `seconds`; unacknowledged ones go to other instances."""
         self._stopping.set()
@@ -233,3 +288,8 @@ class RedisJobs(Runner):
         self._state = "stopped"
         await self._redis.aclose()
         await self._reader.aclose()
+
+
+def _age(entry_id: str) -> float:
+    """Seconds since a stream id's time."""
+    return max(0.0, time.time() - int(entry_id.split("-")[0]) / 1000)

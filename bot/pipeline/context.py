@@ -7,9 +7,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bot.messages import Incoming, Reply
+from bot.operator import DEFAULT_ROUTE, Route
 from bot.platform import Replier
 from bot.prompts import Preset
 from bot.storage import Turn
+from bot.usage.meter import Meter
 
 
 @dataclass(slots=True)
@@ -29,6 +31,8 @@ class Context:
     degraded: bool = False
     flagged: bool = False  # moderation masked or refused the answer: it is not kept in history
     outcome: str = "answered"
+    route: Route = DEFAULT_ROUTE  # the first `routes:` entry matching this chat
+    meter: Meter = field(default_factory=Meter)  # what the model calls for this message cost
 
 
 Next = Callable[[Context], Awaitable[None]]

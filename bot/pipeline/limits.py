@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -9,11 +10,17 @@ from collections.abc import Callable
 from bot.errors import StorageUnavailable
 from bot.messages import Reply
 from bot.pipeline.context import Context, Next, deliver
+from bot.pipeline.route import limits_for
 from bot.settings import LimitSettings
 from bot.storage import Storage
 from bot.texts import Texts
 
 log = logging.getLogger(__name__)
+
+
+def blocked_key(platform: str, user: str) -> str:
+    """The storage key of a block set from the admin API (shared by every instance)."""
+    return f"blocked:{platform}:{user}"
 
 
 class Limits:
@@ -39,16 +46,28 @@ class Limits:
             ctx.outcome = "rejected:not_allowed"
             await deliver(ctx, Reply(self._texts.get("not_allowed"), kind="notice"))
             return
-        refusal = await self._over_limit(f"{platform}:{user}")
+        # the admin API's block and the rate counters: concurrent, so one round trip's time
+        blocked, refusal = await asyncio.gather(
+            self._blocked(platform, user),
+            self._over_limit(f"{platform}:{user}", limits_for(ctx.route, self._settings)))
+        if blocked:
+            ctx.outcome = "blocked"
+            return
         if refusal:
             ctx.outcome = f"rejected:{refusal}"
             await deliver(ctx, Reply(self._texts.get(refusal), kind="notice"))
             return
         await call_next(ctx)
 
-    async def _over_limit(self, who: str) -> str | None:
-        return await over_limit(self._storage, who, self._settings.per_minute,
-                                self._settings.per_day, self._clock())
+    async def _blocked(self, platform: str, user: str) -> bool:
+        try:
+            return await self._storage.get(blocked_key(platform, user)) is not None
+        except StorageUnavailable:
+            return False  # logged by the limits below, which fail open too
+
+    async def _over_limit(self, who: str, limits: LimitSettings) -> str | None:
+        return await over_limit(self._storage, who, limits.per_minute, limits.per_day,
+                                self._clock())
 
 
 async def over_limit(storage: Storage, who: str, per_minute: int, per_day: int,

@@ -63,7 +63,8 @@ class BuildPrompt:
         except StorageUnavailable as exc:
             log.warning("answering without history: %s", exc)
             ctx.degraded, history = True, []
-        ctx.preset = self._presets.get(ctx.prefs.get("preset"))
+        # the user's /prompt choice, else the route's preset, else the default
+        ctx.preset = self._presets.get(ctx.prefs.get("preset") or ctx.route.preset)
         ctx.history = within_budget(history, self._history.max_turns, self._history.max_chars)
         system = ctx.preset.render(template_values(incoming.platform, incoming.user_name))
         ctx.messages = [

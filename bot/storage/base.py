@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, TypedDict
 
@@ -141,3 +141,31 @@ class Storage(Protocol):
         """Release connections."""
         ...
 
+    # Hashes and capped streams, for usage counters and the audit trail. Every key of one
+    # `hincr` call must share a `{hash tag}` so the MULTI stays on one Redis Cluster slot.
+
+    async def hincr(self, updates: Sequence[tuple[str, Mapping[str, int]]], ttl: float) -> None:
+        """Increment fields of several hashes in one atomic round trip; each hash expires
+        `ttl` seconds after its first increment."""
+        ...
+
+    async def hread(
+        self, reads: Sequence[tuple[str, Sequence[str] | None]]
+    ) -> list[dict[str, str]]:
+        """Several hashes in one round trip: every field (None), or only the named fields that
+        exist; a missing hash reads as {}."""
+        ...
+
+    async def stream_add(
+        self, key: str, fields: Mapping[str, str], max_len: int, max_age: float | None = None
+    ) -> str:
+        """Append an entry to a capped stream and return its id (`<ms>-<seq>`); entries beyond
+        the newest `max_len`, or older than `max_age` seconds, are dropped."""
+        ...
+
+    async def stream_range(
+        self, key: str, start: str = "-", end: str = "+", count: int = 100, reverse: bool = False
+    ) -> list[tuple[str, dict[str, str]]]:
+        """Entries with ids from `start` to `end` (inclusive; `-`/`+` are the ends, a bare `<ms>`
+        is allowed), oldest first or newest first with `reverse`, at most `count`."""
+        ...

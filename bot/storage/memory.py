@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from bot.storage.base import Doc, Put, Turn
+
+StreamId = tuple[int, int]
 
 _SWEEP_EVERY = 1024  # writes between sweeps of expired keys, so idle keys cannot pile up
 
@@ -182,3 +184,65 @@ class MemoryStorage:
 
     async def close(self) -> None:
         """Nothing to release."""
+
+    async def hincr(self, updates: Sequence[tuple[str, Mapping[str, int]]], ttl: float) -> None:
+        """Increment hash fields (no await in between: atomic on the loop)."""
+        for key, fields in updates:
+            full = f"h:{key}"
+            item = self._values.get(full)
+            if self._live(full) is None or item is None:
+                self._put(full, {}, ttl)
+                item = self._values[full]
+            values: dict[str, int] = item[0]
+            for name, amount in fields.items():
+                values[name] = values.get(name, 0) + amount
+
+    async def hread(
+        self, reads: Sequence[tuple[str, Sequence[str] | None]]
+    ) -> list[dict[str, str]]:
+        """Copies of the hashes (or of the named fields)."""
+        results = []
+        for key, names in reads:
+            values: dict[str, int] = self._live(f"h:{key}") or {}
+            wanted = values if names is None else {n: values[n] for n in names if n in values}
+            results.append({name: str(value) for name, value in wanted.items()})
+        return results
+
+    async def stream_add(
+        self, key: str, fields: Mapping[str, str], max_len: int, max_age: float | None = None
+    ) -> str:
+        """Append with a wall-clock id, then drop what is beyond the caps."""
+        entries: list[tuple[StreamId, dict[str, str]]] = self._live(f"x:{key}") or []
+        now_ms = int(time.time() * 1000)
+        last = entries[-1][0] if entries else (0, 0)
+        entry_id = (now_ms, 0) if now_ms > last[0] else (last[0], last[1] + 1)
+        entries.append((entry_id, dict(fields)))
+        if max_age is not None:
+            oldest = now_ms - int(max_age * 1000)
+            entries = [e for e in entries if e[0][0] >= oldest]
+        self._put(f"x:{key}", entries[-max_len:] if max_len > 0 else [], None)
+        return f"{entry_id[0]}-{entry_id[1]}"
+
+    async def stream_range(
+        self, key: str, start: str = "-", end: str = "+", count: int = 100, reverse: bool = False
+    ) -> list[tuple[str, dict[str, str]]]:
+        """Entries between two ids, in either order."""
+        entries: list[tuple[StreamId, dict[str, str]]] = self._live(f"x:{key}") or []
+        low, high = _bound(start, low=True), _bound(end, low=False)
+        found = [(f"{i[0]}-{i[1]}", dict(f)) for i, f in entries if low <= i <= high]
+        return (found[::-1] if reverse else found)[:max(count, 0)]
+
+
+def _bound(text: str, low: bool) -> StreamId:
+    """A range end as Redis reads it: `-`, `+`, `<ms>`, `<ms>-<seq>`, `(` for exclusive."""
+    big = 1 << 62
+    if text in ("-", "+"):
+        return (0, 0) if text == "-" else (big, big)
+    exclusive = text.startswith("(")
+    ms, _, seq = text.lstrip("(").partition("-")
+    point = (int(ms), int(seq) if seq else (0 if low else big))
+    if not exclusive:
+        return point
+    if low:
+        return (point[0], point[1] + 1)
+    return (point[0], point[1] - 1) if point[1] > 0 else (point[0] - 1, big)

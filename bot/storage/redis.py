@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -226,3 +227,57 @@ class RedisStorage:
         """Close the pools and the change feed."""
         await self._docs.close()
         await self._redis.aclose()
+
+    async def hincr(self, updates: Sequence[tuple[str, Mapping[str, int]]], ttl: float) -> None:
+        """HINCRBY per field + PEXPIRE NX per hash, in one MULTI (the keys share a hash tag)."""
+        px = max(1, int(ttl * 1000))
+        async with _guard("hincr"), self._redis.pipeline(transaction=True) as pipe:
+            for key, fields in updates:
+                for name, amount in fields.items():
+                    pipe.hincrby(self._k("h", key), name, amount)
+                pipe.pexpire(self._k("h", key), px, nx=True)
+            await pipe.execute()
+
+    async def hread(
+        self, reads: Sequence[tuple[str, Sequence[str] | None]]
+    ) -> list[dict[str, str]]:
+        """HGETALL or HMGET per hash, pipelined without MULTI (the keys may be on any slot)."""
+        async with _guard("hread"), self._redis.pipeline(transaction=False) as pipe:
+            for key, names in reads:
+                if names is None:
+                    pipe.hgetall(self._k("h", key))
+                else:
+                    pipe.hmget(self._k("h", key), list(names) or [""])
+            replies = await pipe.execute()
+        results: list[dict[str, str]] = []
+        for (_, names), reply in zip(reads, replies, strict=True):
+            if names is None:
+                results.append(dict(reply))
+            else:
+                results.append({n: v for n, v in zip(names, reply, strict=False) if v is not None})
+        return results
+
+    async def stream_add(
+        self, key: str, fields: Mapping[str, str], max_len: int, max_age: float | None = None
+    ) -> str:
+        """XADD MAXLEN (exact) and XTRIM MINID for the age cap, in one MULTI."""
+        full = self._k("x", key)
+        async with _guard("stream_add"), self._redis.pipeline(transaction=True) as pipe:
+            values: dict[Any, Any] = dict(fields)
+            pipe.xadd(full, values, maxlen=max(max_len, 0), approximate=False)
+            if max_age is not None:
+                oldest = int((time.time() - max_age) * 1000)
+                pipe.xtrim(full, minid=str(max(oldest, 0)), approximate=False)
+            replies = await pipe.execute()
+        return str(replies[0])
+
+    async def stream_range(
+        self, key: str, start: str = "-", end: str = "+", count: int = 100, reverse: bool = False
+    ) -> list[tuple[str, dict[str, str]]]:
+        """XRANGE, or XREVRANGE newest first."""
+        full = self._k("x", key)
+        async with _guard("stream_range"):
+            entries: Any = await (
+                self._redis.xrevrange(full, max=end, min=start, count=count) if reverse
+                else self._redis.xrange(full, min=start, max=end, count=count))
+        return [(str(entry_id), dict(fields or {})) for entry_id, fields in entries or ()]

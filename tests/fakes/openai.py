@@ -70,6 +70,9 @@ class FakeOpenAI:
     flagged_phrases: set[str] = field(default_factory=set)  # the moderation endpoint flags these
     moderation_fail_next: list[int] = field(default_factory=list)
     moderations: list[dict[str, Any]] = field(default_factory=list)
+
+
+    report_usage: bool = True  # False: like compatible backends that send no `usage` at all
     received: list[dict[str, Any]] = field(default_factory=list)
     uploads: list[dict[str, Any]] = field(default_factory=list)
     images: list[dict[str, Any]] = field(default_factory=list)
@@ -147,7 +150,10 @@ class FakeOpenAI:
         text = self.reply(body)
         if body.get("stream"):
             return await self._sse(request, body, text)
-        return web.json_response(completion(body.get("model", "gpt-4o-mini"), text))
+        whole = completion(body.get("model", "gpt-4o-mini"), text)
+        if not self.report_usage:
+            del whole["usage"]
+        return web.json_response(whole)
 
     async def _sse(self, request: web.Request, body: dict[str, Any], text: str) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
@@ -166,7 +172,7 @@ class FakeOpenAI:
                 await response.write(f"data: {json.dumps(error)}\n\n".encode())
                 return response
         await response.write(f"data: {json.dumps(chunk(model, {}, 'stop'))}\n\n".encode())
-        if (body.get("stream_options") or {}).get("include_usage"):
+        if self.report_usage and (body.get("stream_options") or {}).get("include_usage"):
             usage = {**chunk(model, {}), "choices": [],
                      "usage": {"prompt_tokens": 5, "completion_tokens": len(pieces),
                                "total_tokens": 5 + len(pieces)}}
