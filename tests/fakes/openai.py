@@ -70,8 +70,6 @@ class FakeOpenAI:
     flagged_phrases: set[str] = field(default_factory=set)  # the moderation endpoint flags these
     moderation_fail_next: list[int] = field(default_factory=list)
     moderations: list[dict[str, Any]] = field(default_factory=list)
-
-
     report_usage: bool = True  # False: like compatible backends that send no `usage` at all
     received: list[dict[str, Any]] = field(default_factory=list)
     uploads: list[dict[str, Any]] = field(default_factory=list)
