@@ -47,6 +47,8 @@ class StorageSettings:
     key_prefix: str = "imbot:"
     job_claim_idle: float = 60.0  # a job silent this long (its worker died) goes to another instance
     job_concurrency: int = 1024  # jobs running at once per instance (most of them only wait)
+    max_connections: int = 64  # per instance, for commands (per node on a cluster)
+    job_connections: int = 16  # per instance, for the job queue's commands (and 1 reader)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +179,8 @@ def from_section(root: Section) -> Settings:
             key_prefix=storage.text("key_prefix", "imbot:"),
             job_claim_idle=storage.number("job_claim_idle", 60.0, minimum=0.5),
             job_concurrency=storage.integer("job_concurrency", 1024, minimum=1),
+            max_connections=storage.integer("max_connections", 64, minimum=4),
+            job_connections=storage.integer("job_connections", 16, minimum=2),
         ),
         history=HistorySettings(
             max_turns=history.integer("max_turns", 20, minimum=0),

@@ -20,24 +20,21 @@ import os
 import socket
 import time
 import uuid
-from typing import Any
+from typing import Any, cast
 
-import redis.asyncio as aioredis
-from redis.asyncio.client import Pipeline
-from redis.asyncio.connection import BlockingConnectionPool
-from redis.driver_info import DriverInfo
 from redis.exceptions import RedisError, ResponseError
 
 from bot.errors import StorageUnavailable
 from bot.jobs.base import MAX_ATTEMPTS, MAX_DEAD, ConsumerHealth, JobInfo, Runner
 from bot.storage.batch import Batch
+from bot.storage.connect import Pipe, connect, parse
 from bot.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
 
 GROUP = "workers"
 MAX_LEN = 100_000  # bounds the stream if consumers fall far behind
-POOL = 64  # connections for commands (enqueues, heartbeats and acks are pipelined)
+POOL = 16  # connections for commands (enqueues, heartbeats and acks are pipelined)
 READ_MARGIN = 5.0  # the reader's socket timeout is the block time plus this
 
 # KEYS[1] stream; ARGV: group, consumer, entry id. Acts only while the entry is ours.
@@ -71,16 +68,17 @@ class RedisJobs(Runner):
     kind = "redis"
 
     def __init__(self, url: str, prefix: str, tasks: TaskOwner, concurrency: int = 1024,
-                 claim_idle: float = 60.0, block: float = 1.0) -> None:
+                 claim_idle: float = 60.0, block: float = 1.0, max_connections: int = POOL,
+                 name: str = "") -> None:
         super().__init__(tasks, concurrency)
-        options: dict[str, Any] = {"decode_responses": True, "socket_connect_timeout": 1.0,
-                                   "socket_keepalive": True,
-                                   "driver_info": DriverInfo()}  # one version lookup, not one each
-        # Commands share a pool that waits for a free connection past its size.
-        self._redis = aioredis.Redis.from_pool(BlockingConnectionPool.from_url(
-            url, max_connections=POOL, timeout=3.0, socket_timeout=3.0, **options))
-        self._reader = aioredis.Redis.from_pool(BlockingConnectionPool.from_url(
-            url, max_connections=1, timeout=None, socket_timeout=block + READ_MARGIN, **options))
+        target = parse(url)
+        # Commands share a bounded pool that waits for a free connection past its size.
+        self._redis = connect(target, max_connections=max_connections, socket_timeout=3.0,
+                              name=name, keepalive=True)
+        # No silent retry for the reader: after a lost connection it must re-read its own
+        # pending entries (the lost reply may have carried some), so it has to see the error.
+        self._reader = connect(target, max_connections=1, socket_timeout=block + READ_MARGIN,
+                               wait_timeout=None, name=name, keepalive=True, retries=0)
         # One hash tag for the stream, its attempts hash and its dead letters (scripts on a cluster).
         self._stream, self._tries = f"{prefix}{{jobs}}:stream", f"{prefix}{{jobs}}:tries"
         self._dead = f"{prefix}{{jobs}}:dead"  # capped: jobs given up after MAX_ATTEMPTS, for retry
@@ -90,9 +88,9 @@ class RedisJobs(Runner):
         # Enqueues, heartbeats and acks of one loop turn go out as one pipeline each.
         self._adds = Batch(self._redis, self._queue_add)
         self._beats = Batch(self._redis, lambda pipe, call: beat(
-            keys=[self._stream], args=[GROUP, self._consumer, call[0]], client=pipe))
+            keys=[self._stream], args=[GROUP, self._consumer, call[0]], client=cast(Any, pipe)))
         self._ends = Batch(self._redis, lambda pipe, call: end(
-            keys=[self._stream, self._tries], args=[GROUP, self._consumer, call[0]], client=pipe))
+            keys=[self._stream, self._tries], args=[GROUP, self._consumer, call[0]], client=cast(Any, pipe)))
         self._claim_idle = claim_idle
         self._block = block
         self._claim_cursor = "0-0"
@@ -109,7 +107,7 @@ class RedisJobs(Runner):
         except (RedisError, OSError) as exc:
             raise StorageUnavailable(f"redis enqueue: {type(exc).__name__}") from exc
 
-    def _queue_add(self, pipe: Pipeline, call: tuple[Any, ...]) -> None:
+    def _queue_add(self, pipe: Pipe, call: tuple[Any, ...]) -> None:
         pipe.xadd(self._stream, call[0], maxlen=MAX_LEN, approximate=True)
 
     async def start(self) -> None:

@@ -74,11 +74,13 @@ async def over_limit(storage: Storage, who: str, per_minute: int, per_day: int,
                      now: float) -> str | None:
     """Count one request of `who`; the text key of the limit it exceeds, if any (fixed windows:
     the minute and the UTC day; 0 disables a limit). Used by the pipeline and by the relay."""
+    tag = who.replace("{", "(").replace("}", ")")  # one hash tag: both counters in one MULTI
     counters = []
     if per_minute:
-        counters.append(("rate_limited", f"rate:{who}:{int(now) // 60}", 60.0, per_minute))
+        counters.append(("rate_limited", f"rate:{{{tag}}}:{int(now) // 60}", 60.0, per_minute))
     if per_day:
-        counters.append(("quota_exceeded", f"quota:{who}:{int(now) // 86400}", 86400.0, per_day))
+        counters.append(("quota_exceeded", f"quota:{{{tag}}}:{int(now) // 86400}", 86400.0,
+                         per_day))
     if not counters:
         return None
     try:

@@ -11,10 +11,9 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import redis.asyncio as aioredis
-from redis.asyncio.client import Pipeline
+from bot.storage.connect import Client, Pipe
 
-Add = Callable[[Pipeline, tuple[Any, ...]], Awaitable[Any] | None]
+Add = Callable[[Pipe, tuple[Any, ...]], Awaitable[Any] | None]
 """Queues one call's command(s) on the pipeline (a script call returns an awaitable); the call's
 reply is its command's, or the list of them when it queued several."""
 
@@ -22,7 +21,7 @@ reply is its command's, or the list of them when it queued several."""
 class Batch:
     """`await batch(*args)`: the reply to the command `add` queues for `args`, pipelined."""
 
-    def __init__(self, redis: aioredis.Redis, add: Add) -> None:
+    def __init__(self, redis: Client, add: Add) -> None:
         self._redis = redis
         self._add = add
         self._pending: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []

@@ -17,8 +17,9 @@ import contextlib
 import logging
 import time
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
+
+from bot.storage.connect import Client
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ SILENCE = 15.0  # no message (not even our beacon) for this long: the connection
 class ChangeFeed:
     """The subscription and the local waiters, by document key."""
 
-    def __init__(self, client: aioredis.Redis, channel: str) -> None:
+    def __init__(self, client: Client, channel: str) -> None:
         self._client = client
         self._channel = channel
         self._waiters: dict[str, set[asyncio.Future[None]]] = {}

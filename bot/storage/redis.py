@@ -6,26 +6,19 @@ import json
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
-import redis.asyncio as aioredis
-from redis.asyncio.client import Pipeline
-from redis.asyncio.connection import BlockingConnectionPool
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.driver_info import DriverInfo
 from redis.exceptions import RedisError
 
 from bot.errors import StorageUnavailable
 from bot.storage.base import Doc, Put, Turn
 from bot.storage.batch import Batch
+from bot.storage.connect import Pipe, connect, parse
 from bot.storage.redis_docs import RedisDocs
 
 # Short socket timeouts: when Redis is gone a message must still be answered quickly,
 # without history, rather than hang on storage.
-_CONNECT_TIMEOUT = 1.0
 _SOCKET_TIMEOUT = 3.0
-_POOL = 2048  # connections for ordinary commands (each is busy for a loop turn or two)
 
 
 @asynccontextmanager
@@ -36,11 +29,11 @@ async def _guard(op: str) -> AsyncIterator[None]:
         raise StorageUnavailable(f"redis {op}: {type(exc).__name__}: {exc}") from exc
 
 
-def _queue_get(pipe: Pipeline, call: tuple[Any, ...]) -> None:
+def _queue_get(pipe: Pipe, call: tuple[Any, ...]) -> None:
     pipe.get(call[0])
 
 
-def _queue_conversation(pipe: Pipeline, call: tuple[Any, ...]) -> None:
+def _queue_conversation(pipe: Pipe, call: tuple[Any, ...]) -> None:
     pipe.hgetall(call[0])
     pipe.lrange(call[1], 0, -1)
 
@@ -50,27 +43,20 @@ class RedisStorage:
 
     kind = "redis"
 
-    def __init__(self, url: str, prefix: str = "imbot:") -> None:
-        options: dict[str, Any] = {
-            "decode_responses": True,
-            "socket_connect_timeout": _CONNECT_TIMEOUT,
-            "retry": Retry(NoBackoff(), 1),  # one quick reconnect, then report unavailable
-            # resolved once: by default every new connection looks up redis-py's version
-            # through importlib.metadata (13% of the CPU while 1024 connections opened)
-            "driver_info": DriverInfo(),
-        }
-        # Blocking pools: past their size a command waits for a free connection instead of
-        # failing (redis-py's default pool raises MaxConnectionsError beyond 100 connections).
-        self._redis = aioredis.Redis.from_pool(BlockingConnectionPool.from_url(
-            url, max_connections=_POOL, timeout=_SOCKET_TIMEOUT, socket_timeout=_SOCKET_TIMEOUT,
-            **options))
+    def __init__(self, url: str, prefix: str = "imbot:", max_connections: int = 64,
+                 name: str = "") -> None:
+        target = parse(url)
+        # A bounded pool that waits for a free connection past its size: calls of one loop turn
+        # share a pipeline (batch.py), so even 1024 messages in flight need only a few of them.
+        self._redis = connect(target, max_connections=max_connections,
+                              socket_timeout=_SOCKET_TIMEOUT, wait_timeout=_SOCKET_TIMEOUT,
+                              name=name)
         self._prefix = prefix
         # The change feed's subscription: one connection, no socket timeout (it waits for
         # messages), keepalive on; the feed reconnects when even its own beacon goes unheard.
         # Waiters hold a future on it, never a connection of their own.
-        feed = aioredis.Redis.from_pool(BlockingConnectionPool.from_url(
-            url, max_connections=2, timeout=None, socket_timeout=None, socket_keepalive=True,
-            **options))
+        feed = connect(target, max_connections=2, socket_timeout=None, wait_timeout=None,
+                       name=name, keepalive=True)
         self._docs = RedisDocs(self._redis, feed, prefix)
         self._append = self._redis.register_script(
             "if #ARGV > 2 then redis.call('RPUSH', KEYS[1], unpack(ARGV, 3)) end "
@@ -80,7 +66,7 @@ class RedisStorage:
         )
         # Calls of one loop turn share a pipeline: one round trip and one connection under load.
         self._appends = Batch(self._redis, lambda pipe, call: self._append(
-            keys=call[0], args=call[1], client=pipe))
+            keys=call[0], args=call[1], client=cast(Any, pipe)))
         self._reads = Batch(self._redis, _queue_conversation)
         self._gets = Batch(self._redis, _queue_get)
 

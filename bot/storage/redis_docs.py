@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any
-
-import redis.asyncio as aioredis
-from redis.asyncio.client import Pipeline
+from typing import Any, cast
 
 from bot.storage.base import Doc, Put
 from bot.storage.batch import Batch
+from bot.storage.connect import Client, Pipe
 from bot.storage.feed import ChangeFeed
 
 POLL = 0.5  # seconds between re-reads while the change feed is down
@@ -52,7 +50,7 @@ return {1}
 """
 
 
-def _queue_read(pipe: Pipeline, call: tuple[Any, ...]) -> None:
+def _queue_read(pipe: Pipe, call: tuple[Any, ...]) -> None:
     pipe.hmget(call[0], "e", "v")
 
 
@@ -63,7 +61,7 @@ def _doc(key: str, etag: Any, value: Any) -> Doc:
 class RedisDocs:
     """`read_docs`, `swap_docs` and `wait_change` for `RedisStorage` (keys given unprefixed)."""
 
-    def __init__(self, redis: aioredis.Redis, feed_client: aioredis.Redis, prefix: str) -> None:
+    def __init__(self, redis: Client, feed_client: Client, prefix: str) -> None:
         self._prefix = f"{prefix}doc:"
         self._channel = f"{prefix}changes"
         self._feed_client = feed_client
@@ -71,7 +69,8 @@ class RedisDocs:
         script = redis.register_script(_SWAP)
         # Calls of one loop turn share a pipeline: one round trip for many messages under load.
         self._reads = Batch(redis, _queue_read)
-        self._swaps = Batch(redis, lambda pipe, call: script(keys=call[0], args=call[1], client=pipe))
+        self._swaps = Batch(redis, lambda pipe, call: script(
+            keys=call[0], args=call[1], client=cast(Any, pipe)))
 
     @property
     def feed(self) -> ChangeFeed:
