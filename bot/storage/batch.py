@@ -11,7 +11,9 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bot.storage.connect import Client, Pipe
+from redis.asyncio.cluster import RedisCluster
+
+from bot.storage.connect import Client, Gate, Pipe
 
 Add = Callable[[Pipe, tuple[Any, ...]], Awaitable[Any] | None]
 """Queues one call's command(s) on the pipeline (a script call returns an awaitable); the call's
@@ -19,16 +21,25 @@ reply is its command's, or the list of them when it queued several."""
 
 
 class Batch:
-    """`await batch(*args)`: the reply to the command `add` queues for `args`, pipelined."""
+    """`await batch(*args)`: the reply to the command `add` queues for `args`, pipelined.
 
-    def __init__(self, redis: Client, add: Add) -> None:
+    `script=True` marks an `add` that calls one Lua script: redis-py's cluster pipeline refuses
+    EVALSHA, so on a cluster such calls go out one by one instead, at most `gate` at a time.
+    """
+
+    def __init__(self, redis: Client, add: Add, script: bool = False, gate: Gate | None = None) -> None:
         self._redis = redis
         self._add = add
+        self._direct = script and isinstance(redis, RedisCluster)
+        self._gate = gate or Gate(None)
         self._pending: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
     async def __call__(self, *args: Any) -> Any:
         """Queue the call; the reply once the pipeline ran (its error raised here)."""
+        if self._direct:
+            async with self._gate:
+                return await self._add(self._redis, args)  # type: ignore[arg-type, misc]
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending.append((args, future))
         if self._flusher is None:

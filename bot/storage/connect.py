@@ -13,6 +13,7 @@ connection instead of failing when they are all busy.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -46,6 +47,28 @@ class Target:
     password: str | None = field(default=None, repr=False)  # never in a log line
     sentinel_password: str | None = field(default=None, repr=False)
     tls: bool = False
+
+
+class Gate:
+    """At most `limit` commands at once (a cluster's per-node pools fail past their size rather
+    than wait); no limit when None."""
+
+    def __init__(self, limit: int | None) -> None:
+        self._slots = asyncio.Semaphore(limit) if limit else None
+
+    async def __aenter__(self) -> None:
+        if self._slots is not None:
+            await self._slots.acquire()
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._slots is not None:
+            self._slots.release()
+
+
+def gate_for(client: Client, max_connections: int) -> Gate:
+    """The gate a client's callers share: bounded on a cluster, open otherwise (standalone and
+    Sentinel pools wait for a free connection by themselves)."""
+    return Gate(max_connections if isinstance(client, RedisCluster) else None)
 
 
 def _nodes(netloc: str) -> tuple[tuple[str, int], ...]:

@@ -17,6 +17,7 @@ import contextlib
 import logging
 import time
 
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from bot.storage.connect import Client
@@ -81,6 +82,8 @@ class ChangeFeed:
             backoff = min(backoff * 2, 5.0)
 
     async def _listen(self) -> None:
+        if isinstance(self._client, RedisCluster):
+            await self._client.initialize()  # its pubsub needs the slot map before it subscribes
         pubsub = self._client.pubsub()
         try:
             await pubsub.subscribe(self._channel)

@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 from bot.errors import StorageUnavailable
 from bot.storage.base import Doc, Put, Turn
 from bot.storage.batch import Batch
-from bot.storage.connect import Pipe, connect, parse
+from bot.storage.connect import Pipe, connect, gate_for, parse
 from bot.storage.redis_docs import RedisDocs
 
 # Short socket timeouts: when Redis is gone a message must still be answered quickly,
@@ -51,6 +51,7 @@ class RedisStorage:
         self._redis = connect(target, max_connections=max_connections,
                               socket_timeout=_SOCKET_TIMEOUT, wait_timeout=_SOCKET_TIMEOUT,
                               name=name)
+        self._gate = gate_for(self._redis, max_connections)
         self._prefix = prefix
         # The change feed's subscription: one connection, no socket timeout (it waits for
         # messages), keepalive on; the feed reconnects when even its own beacon goes unheard.
@@ -65,17 +66,24 @@ class RedisStorage:
             "return 1"
         )
         # Calls of one loop turn share a pipeline: one round trip and one connection under load.
-        self._appends = Batch(self._redis, lambda pipe, call: self._append(
+        # (script=True: on a cluster these go out one by one, bounded by `_op`'s gate.)
+        self._appends = Batch(self._redis, script=True, add=lambda pipe, call: self._append(
             keys=call[0], args=call[1], client=cast(Any, pipe)))
         self._reads = Batch(self._redis, _queue_conversation)
         self._gets = Batch(self._redis, _queue_get)
+
+    @asynccontextmanager
+    async def _op(self, op: str) -> AsyncIterator[None]:
+        """Bounded like the pool (a cluster's fails instead of waiting), errors as ours."""
+        async with self._gate, _guard(op):
+            yield
 
     def _k(self, kind: str, key: str) -> str:
         return f"{self._prefix}{kind}:{key}"
 
     async def history(self, conversation: str) -> list[Turn]:
         """The stored turns, oldest first."""
-        async with _guard("history"):
+        async with self._op("history"):
             raw = await self._redis.lrange(self._k("hist", conversation), 0, -1)
         return [json.loads(item) for item in raw]
 
@@ -84,18 +92,18 @@ class RedisStorage:
     ) -> None:
         """RPUSH + LTRIM + PEXPIRE in one script (atomic, no read-modify-write), pipelined."""
         items = [json.dumps(t, ensure_ascii=False) for t in turns]
-        async with _guard("append_history"):
+        async with self._op("append_history"):
             await self._appends([self._k("hist", conversation)],
                                 [max_items, int(ttl * 1000), *items])
 
     async def clear_history(self, conversation: str) -> None:
         """Forget a conversation."""
-        async with _guard("clear_history"):
+        async with self._op("clear_history"):
             await self._redis.delete(self._k("hist", conversation))
 
     async def conversation(self, conversation: str) -> tuple[dict[str, str], list[Turn]]:
         """HGETALL + LRANGE, pipelined with the other calls of this loop turn."""
-        async with _guard("conversation"):
+        async with self._op("conversation"):
             prefs, raw = await self._reads(self._k("prefs", conversation),
                                            self._k("hist", conversation))
         return dict(prefs), [json.loads(item) for item in raw]
@@ -103,32 +111,32 @@ class RedisStorage:
     async def set_pref(self, conversation: str, name: str, value: str, ttl: float) -> None:
         """HSET one field + PEXPIRE in one MULTI."""
         key = self._k("prefs", conversation)
-        async with _guard("set_pref"), self._redis.pipeline(transaction=True) as pipe:
+        async with self._op("set_pref"), self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, name, value)
             pipe.pexpire(key, max(1, int(ttl * 1000)))
             await pipe.execute()
 
     async def get(self, key: str) -> str | None:
         """A value, or None (pipelined with the other reads of this loop turn)."""
-        async with _guard("get"):
+        async with self._op("get"):
             value: str | None = await self._gets(self._k("kv", key))
         return value
 
     async def set(self, key: str, value: str, ttl: float | None = None) -> None:
         """Store a value."""
         px = None if ttl is None else max(1, int(ttl * 1000))
-        async with _guard("set"):
+        async with self._op("set"):
             await self._redis.set(self._k("kv", key), value, px=px)
 
     async def claim(self, key: str, ttl: float, value: str = "1") -> bool:
         """SET NX PX."""
-        async with _guard("claim"):
+        async with self._op("claim"):
             won = await self._redis.set(self._k("kv", key), value, nx=True, px=max(1, int(ttl * 1000)))
         return bool(won)
 
     async def delete(self, key: str) -> None:
         """Remove a value."""
-        async with _guard("delete"):
+        async with self._op("delete"):
             await self._redis.delete(self._k("kv", key))
 
     async def incr(self, key: str, ttl: float) -> int:
@@ -137,7 +145,7 @@ class RedisStorage:
 
     async def incr_many(self, counters: Sequence[tuple[str, float]]) -> list[int]:
         """All the INCR + PEXPIRE NX pairs in one MULTI round trip."""
-        async with _guard("incr"), self._redis.pipeline(transaction=True) as pipe:
+        async with self._op("incr"), self._redis.pipeline(transaction=True) as pipe:
             for key, ttl in counters:
                 pipe.incr(self._k("kv", key))
                 pipe.pexpire(self._k("kv", key), max(1, int(ttl * 1000)), nx=True)
@@ -150,17 +158,17 @@ class RedisStorage:
 
     async def read_docs(self, keys: Sequence[str]) -> list[Doc]:
         """HMGET per document, pipelined."""
-        async with _guard("read_docs"):
+        async with self._op("read_docs"):
             return await self._docs.read(keys)
 
     async def swap_docs(self, puts: Sequence[Put], etags: Sequence[str]) -> tuple[bool, list[Doc]]:
         """One compare-and-swap script (pipelined with the others of this loop turn)."""
-        async with _guard("swap_docs"):
+        async with self._op("swap_docs"):
             return await self._docs.swap(puts, etags)
 
     async def wait_change(self, key: str, etag: str, seconds: float) -> Doc:
         """Woken by the instance's change feed; no connection is held while waiting."""
-        async with _guard("wait_change"):
+        async with _guard("wait_change"):  # never gated: a wait holds no connection
             return await self._docs.wait_change(key, etag, seconds)
 
     async def start(self) -> None:
@@ -180,7 +188,7 @@ class RedisStorage:
     async def set_update(self, key: str, add: Sequence[str] = (), remove: Sequence[str] = ()) -> int:
         """SREM + SADD + INCR of the version in one MULTI."""
         members, version = self._set_keys(key)
-        async with _guard("set_update"), self._redis.pipeline(transaction=True) as pipe:
+        async with self._op("set_update"), self._redis.pipeline(transaction=True) as pipe:
             if remove:
                 pipe.srem(members, *remove)
             if add:
@@ -192,7 +200,7 @@ class RedisStorage:
     async def set_read(self, key: str) -> tuple[int, list[str]]:
         """GET of the version + SMEMBERS in one MULTI (a consistent snapshot)."""
         members, version = self._set_keys(key)
-        async with _guard("set_read"), self._redis.pipeline(transaction=True) as pipe:
+        async with self._op("set_read"), self._redis.pipeline(transaction=True) as pipe:
             pipe.get(version)
             pipe.smembers(members)
             number, found = await pipe.execute()
@@ -200,13 +208,13 @@ class RedisStorage:
 
     async def set_version(self, key: str) -> int:
         """GET of the version (pipelined with the other reads of this loop turn)."""
-        async with _guard("set_version"):
+        async with self._op("set_version"):
             number = await self._gets(self._set_keys(key)[1])
         return int(number or 0)
 
     async def ping(self) -> None:
         """PING, or StorageUnavailable."""
-        async with _guard("ping"):
+        async with self._op("ping"):
             await self._redis.ping()
 
     async def close(self) -> None:
@@ -217,7 +225,7 @@ class RedisStorage:
     async def hincr(self, updates: Sequence[tuple[str, Mapping[str, int]]], ttl: float) -> None:
         """HINCRBY per field + PEXPIRE NX per hash, in one MULTI (the keys share a hash tag)."""
         px = max(1, int(ttl * 1000))
-        async with _guard("hincr"), self._redis.pipeline(transaction=True) as pipe:
+        async with self._op("hincr"), self._redis.pipeline(transaction=True) as pipe:
             for key, fields in updates:
                 for name, amount in fields.items():
                     pipe.hincrby(self._k("h", key), name, amount)
@@ -228,7 +236,7 @@ class RedisStorage:
         self, reads: Sequence[tuple[str, Sequence[str] | None]]
     ) -> list[dict[str, str]]:
         """HGETALL or HMGET per hash, pipelined without MULTI (the keys may be on any slot)."""
-        async with _guard("hread"), self._redis.pipeline(transaction=False) as pipe:
+        async with self._op("hread"), self._redis.pipeline(transaction=False) as pipe:
             for key, names in reads:
                 if names is None:
                     pipe.hgetall(self._k("h", key))
@@ -248,7 +256,7 @@ class RedisStorage:
     ) -> str:
         """XADD MAXLEN (exact) and XTRIM MINID for the age cap, in one MULTI."""
         full = self._k("x", key)
-        async with _guard("stream_add"), self._redis.pipeline(transaction=True) as pipe:
+        async with self._op("stream_add"), self._redis.pipeline(transaction=True) as pipe:
             values: dict[Any, Any] = dict(fields)
             pipe.xadd(full, values, maxlen=max(max_len, 0), approximate=False)
             if max_age is not None:
@@ -262,7 +270,7 @@ class RedisStorage:
     ) -> list[tuple[str, dict[str, str]]]:
         """XRANGE, or XREVRANGE newest first."""
         full = self._k("x", key)
-        async with _guard("stream_range"):
+        async with self._op("stream_range"):
             entries: Any = await (
                 self._redis.xrevrange(full, max=end, min=start, count=count) if reverse
                 else self._redis.xrange(full, min=start, max=end, count=count))

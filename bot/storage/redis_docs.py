@@ -69,7 +69,7 @@ class RedisDocs:
         script = redis.register_script(_SWAP)
         # Calls of one loop turn share a pipeline: one round trip for many messages under load.
         self._reads = Batch(redis, _queue_read)
-        self._swaps = Batch(redis, lambda pipe, call: script(
+        self._swaps = Batch(redis, script=True, add=lambda pipe, call: script(
             keys=call[0], args=call[1], client=cast(Any, pipe)))
 
     @property
