@@ -19,6 +19,7 @@ from tests.fakes.feishu import FakeFeishu, start_fake
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.server import LoopbackServer
 from tests.redis_proc import RedisProcess
+from tests.redis_topologies import Cluster, SentinelGroup
 
 ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "bot-test-key-1"
@@ -39,6 +40,38 @@ def redis_url(redis_server: RedisProcess) -> str:
     """The private server, emptied for this test."""
     redis_server.flush()
     return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A private 3-master Redis Cluster for the whole run."""
+    cluster = Cluster(tmp_path_factory.mktemp("cluster"))
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def cluster_url(redis_cluster: Cluster) -> str:
+    """`redis+cluster://` seeds of the private cluster, emptied for this test."""
+    redis_cluster.flush()
+    return redis_cluster.url
+
+
+@pytest.fixture(scope="session")
+def redis_sentinels(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelGroup]:
+    """A private master, replica and 3 sentinels for the whole run (tests must not fail it over)."""
+    group = SentinelGroup(tmp_path_factory.mktemp("sentinel"))
+    group.start()
+    yield group
+    group.stop()
+
+
+@pytest.fixture(params=["standalone", "cluster"])
+def any_redis_url(request: pytest.FixtureRequest) -> str:
+    """A standalone Redis, then a Redis Cluster: the same test on both topologies."""
+    name = "redis_url" if request.param == "standalone" else "cluster_url"
+    return str(request.getfixturevalue(name))
 
 
 @pytest.fixture

@@ -10,12 +10,18 @@ import pytest
 from bot.storage import Doc, MemoryStorage, Put, RedisStorage, Storage, Turn
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "cluster", "sentinel"])
 async def storage(request: pytest.FixtureRequest) -> AsyncIterator[Storage]:
+    """Every backend and topology: in-process memory, standalone Redis, a 3-master Redis Cluster
+    (any multi-key script or MULTI across slots fails there) and a Sentinel-managed master."""
     if request.param == "memory":
         store: Storage = MemoryStorage()
+    elif request.param == "sentinel":
+        group = request.getfixturevalue("redis_sentinels")
+        store = RedisStorage(group.url, prefix=f"contract-{request.node.name}:")
     else:
-        store = RedisStorage(request.getfixturevalue("redis_url"), prefix="contract:")
+        url = request.getfixturevalue("redis_url" if request.param == "redis" else "cluster_url")
+        store = RedisStorage(url, prefix="contract:")
     yield store
     await store.close()
 
@@ -129,8 +135,8 @@ async def test_incr_window_starts_at_the_first_increment(storage: Storage) -> No
 
 
 async def test_incr_many_counts_each_key_in_order(storage: Storage) -> None:
-    await storage.incr("a", ttl=60)
-    assert await storage.incr_many([("a", 60), ("b", 60)]) == [2, 1]
+    await storage.incr("{t}a", ttl=60)  # one MULTI: the keys share a hash tag (Redis Cluster)
+    assert await storage.incr_many([("{t}a", 60), ("{t}b", 60)]) == [2, 1]
 
 
 

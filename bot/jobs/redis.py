@@ -27,7 +27,7 @@ from redis.exceptions import RedisError, ResponseError
 from bot.errors import StorageUnavailable
 from bot.jobs.base import MAX_ATTEMPTS, MAX_DEAD, ConsumerHealth, JobInfo, Runner
 from bot.storage.batch import Batch
-from bot.storage.connect import Pipe, connect, gate_for, parse
+from bot.storage.connect import Pipe, close, connect, gate_for, parse
 from bot.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
@@ -88,11 +88,14 @@ class RedisJobs(Runner):
         # Enqueues, heartbeats and acks of one loop turn go out as one pipeline each (scripts one
         # by one on a cluster, at most `max_connections` at a time).
         self._gate = gate_for(self._redis, max_connections)
-        self._adds = Batch(self._redis, self._queue_add)
-        self._beats = Batch(self._redis, script=True, gate=self._gate, add=lambda pipe, call: beat(
+        self._adds = Batch(self._redis, self._queue_add, gate=self._gate)
+        self._beats = Batch(self._redis, script=True, gate=self._gate, bounded=True,
+                            add=lambda pipe, call: beat(
             keys=[self._stream], args=[GROUP, self._consumer, call[0]], client=cast(Any, pipe)))
-        self._ends = Batch(self._redis, script=True, gate=self._gate, add=lambda pipe, call: end(
-            keys=[self._stream, self._tries], args=[GROUP, self._consumer, call[0]], client=cast(Any, pipe)))
+        self._ends = Batch(self._redis, script=True, gate=self._gate, bounded=True,
+                           add=lambda pipe, call: end(
+            keys=[self._stream, self._tries], args=[GROUP, self._consumer, call[0]],
+            client=cast(Any, pipe)))
         self._claim_idle = claim_idle
         self._block = block
         self._claim_cursor = "0-0"
@@ -286,8 +289,8 @@ class RedisJobs(Runner):
             self._loop_task.cancel()
         await self._wait_running(seconds)
         self._state = "stopped"
-        await self._redis.aclose()
-        await self._reader.aclose()
+        await close(self._redis)
+        await close(self._reader)
 
 
 def _age(entry_id: str) -> float:

@@ -85,7 +85,8 @@ class Storage(Protocol):
         ...
 
     async def incr_many(self, counters: Sequence[tuple[str, float]]) -> list[int]:
-        """Several `incr`s (key, ttl) in one round trip; the counts in the same order."""
+        """Several `incr`s (key, ttl) in one atomic round trip; the counts in the same order.
+        The keys share a Redis Cluster hash tag (`{...}`)."""
         ...
 
 

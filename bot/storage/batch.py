@@ -24,20 +24,26 @@ class Batch:
     """`await batch(*args)`: the reply to the command `add` queues for `args`, pipelined.
 
     `script=True` marks an `add` that calls one Lua script: redis-py's cluster pipeline refuses
-    EVALSHA, so on a cluster such calls go out one by one instead, at most `gate` at a time.
+    EVALSHA, so on a cluster such calls go out one by one instead, at most `gate` at a time when
+    `bounded` (leave it False when the caller already holds the gate).
     """
 
-    def __init__(self, redis: Client, add: Add, script: bool = False, gate: Gate | None = None) -> None:
+    def __init__(self, redis: Client, add: Add, script: bool = False, gate: Gate | None = None,
+                 bounded: bool = False) -> None:
         self._redis = redis
         self._add = add
         self._direct = script and isinstance(redis, RedisCluster)
-        self._gate = gate or Gate(None)
+        self._gate = gate or Gate(None, redis)
+        self._bounded = bounded
         self._pending: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
     async def __call__(self, *args: Any) -> Any:
         """Queue the call; the reply once the pipeline ran (its error raised here)."""
         if self._direct:
+            if not self._bounded:
+                await self._gate.ready()
+                return await self._add(self._redis, args)  # type: ignore[arg-type, misc]
             async with self._gate:
                 return await self._add(self._redis, args)  # type: ignore[arg-type, misc]
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -50,6 +56,7 @@ class Batch:
         await asyncio.sleep(0)  # the callers of this loop turn join the batch
         batch, self._pending, self._flusher = self._pending, [], None
         try:
+            await self._gate.ready()
             async with self._redis.pipeline(transaction=False) as pipe:
                 bounds = []
                 for args, _ in batch:

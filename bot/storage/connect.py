@@ -14,6 +14,8 @@ connection instead of failing when they are all busy.
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -51,12 +53,25 @@ class Target:
 
 class Gate:
     """At most `limit` commands at once (a cluster's per-node pools fail past their size rather
-    than wait); no limit when None."""
+    than wait); no limit when None. Also makes sure a cluster client has its slot map before the
+    first command: redis-py's lazy start-up breaks when many commands race into it."""
 
-    def __init__(self, limit: int | None) -> None:
+    def __init__(self, limit: int | None, client: Client | None = None) -> None:
         self._slots = asyncio.Semaphore(limit) if limit else None
+        self._client = client if isinstance(client, RedisCluster) else None
+        self._starting: asyncio.Future[None] | None = None
+
+    async def ready(self) -> None:
+        """Initialise the cluster client once (every caller waits for the same start)."""
+        if self._client is None:
+            return
+        if self._starting is None or (self._starting.done() and self._starting.exception()):
+            self._starting = asyncio.ensure_future(self._client.initialize())  # type: ignore[arg-type]
+        await asyncio.shield(self._starting)
+        self._client = None
 
     async def __aenter__(self) -> None:
+        await self.ready()
         if self._slots is not None:
             await self._slots.acquire()
 
@@ -68,7 +83,7 @@ class Gate:
 def gate_for(client: Client, max_connections: int) -> Gate:
     """The gate a client's callers share: bounded on a cluster, open otherwise (standalone and
     Sentinel pools wait for a free connection by themselves)."""
-    return Gate(max_connections if isinstance(client, RedisCluster) else None)
+    return Gate(max_connections if isinstance(client, RedisCluster) else None, client)
 
 
 def _nodes(netloc: str) -> tuple[tuple[str, int], ...]:
@@ -137,8 +152,10 @@ def connect(target: Target, *, max_connections: int, socket_timeout: float | Non
             target.url, max_connections=max_connections, timeout=wait_timeout, **options))
     options.update(username=target.username, password=target.password)
     if target.kind == "cluster":
-        return RedisCluster(startup_nodes=[ClusterNode(h, p) for h, p in target.nodes],
-                            max_connections=max_connections, ssl=target.tls, **options)
+        cluster = RedisCluster(startup_nodes=[ClusterNode(h, p) for h, p in target.nodes],
+                               max_connections=max_connections, ssl=target.tls, **options)
+        _drop_routing_keys(cluster)
+        return cluster
     sentinel_kwargs: dict[str, Any] = {"socket_connect_timeout": 1.0, "socket_timeout": 1.0,
                                        "password": target.sentinel_password}
     sentinel = Sentinel(list(target.nodes), sentinel_kwargs=sentinel_kwargs,  # type: ignore[no-untyped-call]
@@ -147,3 +164,25 @@ def connect(target: Target, *, max_connections: int, socket_timeout: float | Non
         target.service, connection_pool_class=_BlockingSentinelPool, db=target.db,
         max_connections=max_connections, timeout=wait_timeout)
     return master
+
+
+def _drop_routing_keys(cluster: RedisCluster) -> None:
+    """redis-py 8's cluster MULTI hands each reply's callback the `keys=` routing hint that read
+    commands (GET, SMEMBERS, ...) carry, and most callbacks refuse it (TypeError); the plain path
+    drops it first. Do the same for this client's callbacks."""
+    callbacks = cluster.response_callbacks
+    for name, callback in list(callbacks.items()):
+        callbacks[name] = functools.partial(_without_keys, callback)
+
+
+def _without_keys(callback: Callable[..., Any], response: Any, **options: Any) -> Any:
+    options.pop("keys", None)
+    return callback(response, **options)
+
+
+async def close(client: Client) -> None:
+    """Close a client and, for Sentinel, its connections to the sentinels too."""
+    manager = getattr(getattr(client, "connection_pool", None), "sentinel_manager", None)
+    await client.aclose()
+    for sentinel in getattr(manager, "sentinels", ()):
+        await sentinel.aclose()

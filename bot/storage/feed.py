@@ -25,6 +25,7 @@ from bot.storage.connect import Client
 log = logging.getLogger(__name__)
 
 BEACON_EVERY = 5.0  # seconds between this instance's own beacon messages on the channel
+POLL = 0.2  # seconds per read: how soon the loop sees that it should stop
 SILENCE = 15.0  # no message (not even our beacon) for this long: the connection is dead
 
 
@@ -37,6 +38,7 @@ class ChangeFeed:
         self._waiters: dict[str, set[asyncio.Future[None]]] = {}
         self._task: asyncio.Task[None] | None = None
         self.connected = False
+        self._stopping = False
         self.last_message = 0.0  # monotonic time of the last message heard
 
     def start(self) -> None:
@@ -70,7 +72,7 @@ class ChangeFeed:
 
     async def _run(self) -> None:
         backoff = 0.2
-        while True:
+        while not self._stopping:
             try:
                 await self._listen()
             except (RedisError, OSError, TimeoutError) as exc:
@@ -78,6 +80,8 @@ class ChangeFeed:
                             type(exc).__name__, backoff)
             self.connected = False
             self._wake_all()  # they re-read: a change may have been missed
+            if self._stopping:
+                return
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 5.0)
 
@@ -90,8 +94,8 @@ class ChangeFeed:
             self.connected, self.last_message = True, time.monotonic()
             self._wake_all()
             last_beacon = 0.0
-            while True:
-                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            while not self._stopping:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=POLL)
                 now = time.monotonic()
                 if message is not None:
                     self.last_message = now
@@ -107,10 +111,16 @@ class ChangeFeed:
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def close(self) -> None:
-        """Stop listening; pending waiters are woken (they re-read and time out normally)."""
+        """Stop listening; pending waiters are woken (they re-read and time out normally).
+
+        The loop is asked to stop and given a moment (it checks every `POLL`): cancelling
+        redis-py in the middle of a Sentinel-managed read can take seconds to unwind."""
+        self._stopping = True
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            done, _ = await asyncio.wait((self._task,), timeout=2.5)
+            if not done:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
         self.connected = False
         self._wake_all()

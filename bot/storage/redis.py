@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 from bot.errors import StorageUnavailable
 from bot.storage.base import Doc, Put, Turn
 from bot.storage.batch import Batch
-from bot.storage.connect import Pipe, connect, gate_for, parse
+from bot.storage.connect import Pipe, close, connect, gate_for, parse
 from bot.storage.redis_docs import RedisDocs
 
 # Short socket timeouts: when Redis is gone a message must still be answered quickly,
@@ -58,7 +58,7 @@ class RedisStorage:
         # Waiters hold a future on it, never a connection of their own.
         feed = connect(target, max_connections=2, socket_timeout=None, wait_timeout=None,
                        name=name, keepalive=True)
-        self._docs = RedisDocs(self._redis, feed, prefix)
+        self._docs = RedisDocs(self._redis, feed, prefix, self._gate)
         self._append = self._redis.register_script(
             "if #ARGV > 2 then redis.call('RPUSH', KEYS[1], unpack(ARGV, 3)) end "
             "if tonumber(ARGV[1]) > 0 then redis.call('LTRIM', KEYS[1], -tonumber(ARGV[1]), -1) "
@@ -67,10 +67,10 @@ class RedisStorage:
         )
         # Calls of one loop turn share a pipeline: one round trip and one connection under load.
         # (script=True: on a cluster these go out one by one, bounded by `_op`'s gate.)
-        self._appends = Batch(self._redis, script=True, add=lambda pipe, call: self._append(
+        self._appends = Batch(self._redis, script=True, gate=self._gate, add=lambda pipe, call: self._append(
             keys=call[0], args=call[1], client=cast(Any, pipe)))
-        self._reads = Batch(self._redis, _queue_conversation)
-        self._gets = Batch(self._redis, _queue_get)
+        self._reads = Batch(self._redis, _queue_conversation, gate=self._gate)
+        self._gets = Batch(self._redis, _queue_get, gate=self._gate)
 
     @asynccontextmanager
     async def _op(self, op: str) -> AsyncIterator[None]:
@@ -220,7 +220,7 @@ class RedisStorage:
     async def close(self) -> None:
         """Close the pools and the change feed."""
         await self._docs.close()
-        await self._redis.aclose()
+        await close(self._redis)
 
     async def hincr(self, updates: Sequence[tuple[str, Mapping[str, int]]], ttl: float) -> None:
         """HINCRBY per field + PEXPIRE NX per hash, in one MULTI (the keys share a hash tag)."""

@@ -12,7 +12,7 @@ from typing import Any, cast
 
 from bot.storage.base import Doc, Put
 from bot.storage.batch import Batch
-from bot.storage.connect import Client, Pipe
+from bot.storage.connect import Client, Gate, Pipe, close
 from bot.storage.feed import ChangeFeed
 
 POLL = 0.5  # seconds between re-reads while the change feed is down
@@ -61,15 +61,15 @@ def _doc(key: str, etag: Any, value: Any) -> Doc:
 class RedisDocs:
     """`read_docs`, `swap_docs` and `wait_change` for `RedisStorage` (keys given unprefixed)."""
 
-    def __init__(self, redis: Client, feed_client: Client, prefix: str) -> None:
+    def __init__(self, redis: Client, feed_client: Client, prefix: str, gate: Gate) -> None:
         self._prefix = f"{prefix}doc:"
         self._channel = f"{prefix}changes"
         self._feed_client = feed_client
         self._feed = ChangeFeed(feed_client, self._channel)
         script = redis.register_script(_SWAP)
         # Calls of one loop turn share a pipeline: one round trip for many messages under load.
-        self._reads = Batch(redis, _queue_read)
-        self._swaps = Batch(redis, script=True, add=lambda pipe, call: script(
+        self._reads = Batch(redis, _queue_read, gate=gate)
+        self._swaps = Batch(redis, script=True, gate=gate, add=lambda pipe, call: script(
             keys=call[0], args=call[1], client=cast(Any, pipe)))
 
     @property
@@ -115,4 +115,4 @@ class RedisDocs:
     async def close(self) -> None:
         """Stop the change feed and close its connection."""
         await self._feed.close()
-        await self._feed_client.aclose()
+        await close(self._feed_client)
