@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal, Protocol, TypedDict
 
 
@@ -83,6 +83,24 @@ class Storage(Protocol):
 
     async def wait(self, key: str, seconds: float) -> bool:
         """Block until the signal is raised (True) or `seconds` pass (False)."""
+        ...
+
+    async def hash_all(self, key: str) -> dict[str, str]:
+        """Every field of a hash (kept without expiry); empty when it does not exist."""
+        ...
+
+    async def hash_get(self, reads: Sequence[tuple[str, Sequence[str]]]) -> list[list[str | None]]:
+        """Fields of several hashes, read in one atomic round trip; None for a missing field.
+
+        Name the keys with one `{tag}` (e.g. `{kb}:files`) so they share a Redis Cluster slot.
+        """
+        ...
+
+    async def hash_update(
+        self, writes: Sequence[tuple[str, Mapping[str, str | None]]], counter: str
+    ) -> int:
+        """Set fields of several hashes (None deletes the field) and increment the counter `counter`
+        (read with `get`, never expiring), all atomically; returns the counter's new value."""
         ...
 
     async def ping(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -211,6 +211,37 @@ class RedisStorage:
                 return bool(await self._redis.exists(flag))
             await self._pass_on(keys=[flag, queue])
         return True
+
+    async def hash_all(self, key: str) -> dict[str, str]:
+        """HGETALL."""
+        async with _guard("hash_all"):
+            values = await self._redis.hgetall(self._k("hash", key))
+        return {str(name): str(value) for name, value in values.items()}  # decoded replies
+
+    async def hash_get(self, reads: Sequence[tuple[str, Sequence[str]]]) -> list[list[str | None]]:
+        """One HMGET per hash, in one MULTI."""
+        async with _guard("hash_get"), self._redis.pipeline(transaction=True) as pipe:
+            for key, fields in reads:
+                pipe.hmget(self._k("hash", key), list(fields) or [""])
+            results = await pipe.execute()
+        return [list(values)[:len(fields)] for values, (_, fields) in zip(results, reads, strict=True)]
+
+    async def hash_update(
+        self, writes: Sequence[tuple[str, Mapping[str, str | None]]], counter: str
+    ) -> int:
+        """HSET + HDEL per hash and INCR of the counter, in one MULTI."""
+        async with _guard("hash_update"), self._redis.pipeline(transaction=True) as pipe:
+            for key, fields in writes:
+                sets = [part for name, value in fields.items() if value is not None
+                        for part in (name, value)]
+                gone = [name for name, value in fields.items() if value is None]
+                if sets:
+                    pipe.hset(self._k("hash", key), items=sets)
+                if gone:
+                    pipe.hdel(self._k("hash", key), *gone)
+            pipe.incr(self._k("kv", counter))
+            results = await pipe.execute()
+        return int(results[-1])
 
     async def ping(self) -> None:
         """PING, or StorageUnavailable."""
