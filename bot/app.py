@@ -19,6 +19,7 @@ from bot.settings import Settings
 from bot.storage import open_storage
 from bot.tasks import TaskOwner
 from bot.texts import Texts
+from bot.tools.setup import build_tools
 
 log = logging.getLogger(__name__)
 
@@ -36,19 +37,31 @@ async def create_services(settings: Settings) -> Services:
     llm = OpenAILLM(settings.llm, metrics)
     presets = Presets.load(settings.prompts_dir, settings.default_prompt)
     texts = Texts(settings.texts)
-    pipeline = Pipeline(build_steps(settings, storage, llm, presets, texts, metrics))
+    knowledge = None
+    if settings.knowledge.enabled:
+        from bot.knowledge.base import KnowledgeBase  # numpy only for services that use it
+
+        knowledge = KnowledgeBase(settings.knowledge, storage, llm)
+    tools, mcp = build_tools(settings, llm, texts, knowledge)
+    pipeline = Pipeline(build_steps(settings, storage, llm, presets, texts, metrics,
+                                    knowledge=knowledge, tools=tools))
     # One session for every platform API and the relay; aiohttp's default of 100 connections
     # would cap the relay at 50 msg/s with a 2 s upstream.
     http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30, connect=10),
                                  connector=aiohttp.TCPConnector(limit=1024))
     tasks = TaskOwner()
     jobs = open_jobs(settings.storage, tasks)
-    return Services(settings, storage, llm, pipeline, presets, tasks, jobs, metrics, texts, http)
+    if mcp is not None:
+        mcp.start()  # tools appear as their servers connect; start-up never waits for them
+    return Services(settings, storage, llm, pipeline, presets, tasks, jobs, metrics, texts, http,
+                    knowledge, mcp)
 
 
 async def close_services(services: Services, drain_seconds: float = DRAIN_SECONDS) -> None:
     """Finish background work within the bound, then release every client."""
     await services.tasks.drain(drain_seconds)
+    if services.mcp is not None:
+        await services.mcp.close()
     await services.llm.close()
     await services.http.close()
     await services.storage.close()

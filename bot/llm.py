@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import openai
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
@@ -17,6 +17,10 @@ from bot.errors import UpstreamError
 from bot.messages import Image
 from bot.metrics import Metrics
 from bot.settings import LLMSettings
+from bot.tools.wire import ModelTurn, StreamedCalls, calls_of
+
+if TYPE_CHECKING:
+    from bot.embeddings import Embeddings
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +59,24 @@ class LLMClient(Protocol):
 
     async def generate_image(self, prompt: str) -> Image:
         """Text to picture."""
+        ...
+
+    async def complete_tools(
+        self, messages: Sequence[Message], tools: Sequence[Message], *, model: str | None = None,
+        temperature: float | None = None, tool_choice: str | None = None,
+    ) -> ModelTurn:
+        """One whole answer that may ask for tool calls instead of (or besides) text."""
+        ...
+
+    def stream_tools(
+        self, messages: Sequence[Message], tools: Sequence[Message], *, model: str | None = None,
+        temperature: float | None = None, tool_choice: str | None = None,
+    ) -> AsyncIterator[str | ModelTurn]:
+        """Text deltas as they come, then one `ModelTurn` with the whole text, calls and usage."""
+        ...
+
+    async def embed(self, texts: Sequence[str], model: str, dimensions: int = 0) -> Embeddings:
+        """Embedding vectors for `texts`, one request."""
         ...
 
     async def close(self) -> None:
@@ -220,6 +242,84 @@ class OpenAILLM:
             return Image(url=first.url)
         raise UpstreamError("the image endpoint returned no picture", kind="llm_empty")
 
+    # Function calling and embeddings: separate calls, so the plain answer paths stay as they are.
+
+    def _tools_body(self, messages: Sequence[Message], tools: Sequence[Message], model: str | None,
+                    temperature: float | None, tool_choice: str | None,
+                    stream: bool) -> dict[str, Any]:
+        body = {**self._body(messages, model, temperature, stream), "tools": list(tools)}
+        if tool_choice:
+            body["tool_choice"] = tool_choice
+        return body
+
+    async def complete_tools(
+        self, messages: Sequence[Message], tools: Sequence[Message], *, model: str | None = None,
+        temperature: float | None = None, tool_choice: str | None = None,
+    ) -> ModelTurn:
+        """One non-streaming completion with `tools` offered."""
+        started = time.monotonic()
+        async with self._slots:
+            try:
+                result = await self._client.post(
+                    "/chat/completions", cast_to=object, options=_AUTH,
+                    body=self._tools_body(messages, tools, model, temperature, tool_choice, False),
+                )
+            except openai.OpenAIError as exc:
+                raise map_error(exc) from exc
+        self._metrics.llm_latency.labels("whole").observe(time.monotonic() - started)
+        text, usage = _answer_of(result)
+        choices = (result.get("choices") or [{}]) if isinstance(result, dict) else [{}]
+        calls = calls_of((choices[0] or {}).get("message"))
+        return ModelTurn(text, calls, *self._count(usage))
+
+    async def stream_tools(
+        self, messages: Sequence[Message], tools: Sequence[Message], *, model: str | None = None,
+        temperature: float | None = None, tool_choice: str | None = None,
+    ) -> AsyncIterator[str | ModelTurn]:
+        """Content deltas, then the turn: tool-call pieces are joined by their `index`."""
+        started = time.monotonic()
+        parts: list[str] = []
+        calls = StreamedCalls()
+        prompt = completion = 0
+        async with self._slots:
+            try:
+                chunks = await self._client.post(
+                    "/chat/completions", cast_to=ChatCompletion, options=_AUTH,
+                    body=self._tools_body(messages, tools, model, temperature, tool_choice, True),
+                    stream=True, stream_cls=openai.AsyncStream[ChatCompletionChunk],
+                )
+                async for chunk in chunks:
+                    if chunk.usage is not None:
+                        prompt, completion = self._count(chunk.usage)
+                    for choice in chunk.choices or ():
+                        if choice.delta and choice.delta.tool_calls:
+                            calls.feed(choice.delta.tool_calls)
+                        if choice.delta and choice.delta.content:
+                            parts.append(choice.delta.content)
+                            yield choice.delta.content
+            except openai.OpenAIError as exc:
+                raise map_error(exc) from exc
+        self._metrics.llm_latency.labels("stream").observe(time.monotonic() - started)
+        yield ModelTurn("".join(parts), calls.calls(), prompt, completion)
+
+    async def embed(self, texts: Sequence[str], model: str, dimensions: int = 0) -> Embeddings:
+        """`POST /embeddings` with base64 vectors (a quarter of the JSON floats' bytes)."""
+        body: dict[str, Any] = {"model": model, "input": list(texts), "encoding_format": "base64"}
+        if dimensions:
+            body["dimensions"] = dimensions
+        async with self._slots:
+            try:
+                result = await self._client.post("/embeddings", cast_to=object, options=_AUTH,
+                                                 body=body)
+            except openai.OpenAIError as exc:
+                raise map_error(exc) from exc
+        from bot.embeddings import embeddings_of  # numpy only for services that embed
+
+        embeddings = embeddings_of(result, len(texts))
+        self._metrics.tokens.labels("embedding").inc(embeddings.prompt_tokens)
+        return embeddings
+
     async def close(self) -> None:
         """Close the HTTP client."""
         await self._client.close()
+

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Protocol
 from aiohttp import ClientSession, web
 
 from bot.jobs import JobQueue
-from bot.messages import Incoming, Reply
+from bot.messages import Incoming, Reply, Source
 from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.storage import Storage
@@ -17,9 +17,11 @@ from bot.tasks import TaskOwner
 from bot.texts import Texts
 
 if TYPE_CHECKING:
+    from bot.knowledge.base import KnowledgeBase
     from bot.llm import LLMClient
     from bot.pipeline import Pipeline
     from bot.prompts import Presets
+    from bot.tools.mcp import McpHub
 
 
 class Replier(Protocol):
@@ -28,8 +30,9 @@ class Replier(Protocol):
     streams: bool
     """True when the platform shows the answer growing (deltas are worth sending)."""
 
-    def format(self, markdown: str) -> str:
-        """Turn the model's markdown into what this platform shows."""
+    def format(self, markdown: str, sources: Sequence[Source] = ()) -> str:
+        """Turn the model's markdown into what this platform shows; platforms that cite inside the
+        text (footnotes) add `sources` here, the others show `Reply.sources` when sending."""
         ...
 
     async def started(self) -> None:
@@ -38,6 +41,11 @@ class Replier(Protocol):
 
     async def delta(self, text: str) -> None:
         """More answer text (only called when `streams` is True)."""
+        ...
+
+    async def status(self, text: str) -> None:
+        """A short line about work in progress ("🔧 searching…"), replaced by the next delta or
+        status; platforms that cannot show one ignore it."""
         ...
 
     async def send(self, reply: Reply) -> None:
@@ -68,6 +76,8 @@ class Services:
     metrics: Metrics
     texts: Texts
     http: ClientSession
+    knowledge: KnowledgeBase | None = None
+    mcp: McpHub | None = None
 
     async def handle(self, incoming: Incoming, replier: Replier) -> None:
         """Run one message through the pipeline."""

@@ -18,7 +18,7 @@ from adapters.webhook.auth import BearerAuth
 from adapters.webhook.callback import CallbackSender
 from adapters.webhook.idempotency import HEADER, Idempotency, Stored, read_key
 from adapters.webhook.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
-from adapters.webhook.stream import NDJSONReplier
+from adapters.webhook.stream import NDJSONReplier, sources_json
 from bot.errors import BadRequest, Forbidden, StorageUnavailable
 from bot.messages import Conversation, Image, Incoming
 from bot.platform import Services
@@ -148,9 +148,12 @@ class ChatEndpoint:
         if not reply.ok:
             kind = ctx.outcome.removeprefix("error:")
             return Stored(502, {"error": {"message": reply.text, "type": kind}})
+        body: dict[str, Any] = {"reply": reply.text}
         if reply.images:
-            return Stored(200, {"reply": reply.text, "images": [image_json(i) for i in reply.images]})
-        return Stored(200, {"reply": reply.text})
+            body["images"] = [image_json(i) for i in reply.images]
+        if reply.sources:
+            body["sources"] = sources_json(reply.sources)
+        return Stored(200, body)
 
     async def _accept(self, chat: ChatRequest, delivery_id: str) -> Stored:
         """Record the job durably (any instance may run it), then acknowledge."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from bot.llm import LLMClient
 from bot.messages import Incoming
@@ -23,6 +24,10 @@ from bot.settings import Settings
 from bot.storage import Storage
 from bot.texts import Texts
 
+if TYPE_CHECKING:
+    from bot.knowledge.base import KnowledgeBase
+    from bot.tools.loop import ToolLoop
+
 __all__ = ["Context", "Pipeline", "Step", "build_steps"]
 
 DEDUP_TTL = 8 * 3600.0  # Feishu retries for up to ~7.1 h; WeChat for ~15 s
@@ -30,9 +35,14 @@ DEDUP_TTL = 8 * 3600.0  # Feishu retries for up to ~7.1 h; WeChat for ~15 s
 
 def build_steps(
     settings: Settings, storage: Storage, llm: LLMClient, presets: Presets, texts: Texts,
-    metrics: Metrics,
+    metrics: Metrics, knowledge: KnowledgeBase | None = None, tools: ToolLoop | None = None,
 ) -> list[Step]:
     """The steps, outermost first. Order matters; each comment says why a step sits where it does."""
+    retrieve: list[Step] = []
+    if knowledge is not None and settings.knowledge.mode == "auto":
+        from bot.pipeline.knowledge import Retrieve
+
+        retrieve.append(Retrieve(knowledge, texts))
     return [
         # Outermost: one log line and one metric per message, whatever happens further in.
         Observe(metrics),
@@ -52,8 +62,12 @@ def build_steps(
         BuildPrompt(storage, presets, settings.history, settings.llm.vision),
         # Wraps the answer: history is written only once a successful reply has gone out.
         SaveHistory(storage, settings.history),
-        # The model call, streamed to repliers that show deltas, reasoning stripped.
-        CallLLM(llm, settings.llm.models),
+        # Right before the model: it needs the built prompt and preset, and its passages must
+        # not reach history (they are context of this answer, and may change with the documents).
+        *retrieve,
+        # The model call (with the tool loop when tools are on), streamed to repliers that show
+        # deltas, reasoning stripped.
+        CallLLM(llm, settings.llm.models, tools),
         # Last: the platform's formatter hook and delivery.
         Respond(texts),
     ]

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from bot.citations import Citations
 from bot.messages import Incoming, Reply
 from bot.platform import Replier
 from bot.prompts import Preset
@@ -28,6 +29,8 @@ class Context:
     delivered: bool = False
     degraded: bool = False
     outcome: str = "answered"
+    citations: Citations = field(default_factory=Citations)  # passages the model was given
+    history_note: str = ""  # kept with the answer in history (tool results, when configured)
 
 
 Next = Callable[[Context], Awaitable[None]]
