@@ -61,11 +61,12 @@ def _docx_table(table: Any) -> str:
 
 
 def _docx_paragraph(paragraph: Any) -> str:
-    """A paragraph as Markdown: Word's heading styles become `#` headings, lists bullets."""
+    """A paragraph as Markdown: Word's title and heading styles become `#` headings (the title
+    above Heading 1), list styles bullets."""
     text = str(paragraph.text).strip()
     style = (paragraph.style.name if paragraph.style is not None else "") or ""
     if match := re.fullmatch(r"Heading (\d)", style):
-        return f"{'#' * min(int(match.group(1)), 6)} {text}" if text else ""
+        return f"{'#' * min(int(match.group(1)) + 1, 6)} {text}" if text else ""
     if style == "Title":
         return f"# {text}" if text else ""
     if style.startswith("List") and text:

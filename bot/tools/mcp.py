@@ -185,10 +185,12 @@ class McpServer:
     async def _connected(self) -> None:
         """One connection's life: connect, list, then serve until stopped, broken or changed."""
         async with AsyncExitStack() as stack:
+            # The time limit covers the awaits only: a cancel scope around entering the SDK's
+            # contexts would be left before theirs, which anyio refuses.
+            read, write = await self._transport(stack)
+            session = await stack.enter_async_context(
+                ClientSession(read, write, message_handler=self._on_message))
             with anyio.fail_after(CONNECT_SECONDS):
-                read, write = await self._transport(stack)
-                session = await stack.enter_async_context(
-                    ClientSession(read, write, message_handler=self._on_message))
                 await session.initialize()
                 self._broken = self._changed = False
                 await self._list(session)
