@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -103,13 +104,12 @@ async def http_mcp() -> AsyncIterator[tuple[str, list[dict[str, str]]]]:
             headers.append({k.decode(): v.decode() for k, v in scope["headers"]})
         await app(scope, receive, send)
 
-    server = uvicorn.Server(uvicorn.Config(recording, host="127.0.0.1", port=0, log_level="error",
-                                           lifespan="on"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}/mcp", headers
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()  # connections wait in the backlog until uvicorn accepts them
+    server = uvicorn.Server(uvicorn.Config(recording, log_level="error", lifespan="on"))
+    task = asyncio.create_task(server.serve(sockets=[listener]))
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/mcp", headers
     server.should_exit = True
     await task
 
