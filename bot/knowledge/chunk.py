@@ -94,7 +94,8 @@ def _tail(text: str, overlap: int) -> str:
 
 
 def _pack(paragraphs: Sequence[str], size: int, overlap: int) -> list[str]:
-    pieces = [piece for p in paragraphs for piece in _pieces(p, size - overlap)]
+    # room for the carried tail and its paragraph break, so no passage exceeds `size`
+    pieces = [piece for p in paragraphs for piece in _pieces(p, size - overlap - 2)]
     passages: list[str] = []
     current = ""
     for piece in pieces:
