@@ -259,3 +259,37 @@ async def test_the_feishu_card_shows_a_status_line_while_a_tool_runs(
     shown = [str(c.body["content"]) for c in fake_feishu.ops("card_content")]
     assert "*🔧 checking the time…*" in shown
     assert shown[-1] == "It is late."
+
+
+async def test_check_lists_each_mcp_servers_tools(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
+    from tests.test_cli import environment, run
+
+    config = tmp_path / "config.yaml"
+    config.write_text(json.dumps({"tools": {"enabled": True, "mcp_servers": [
+        stdio(tmp_path, allow=["add", "slow"]),
+        {"name": "gone", "command": [str(tmp_path / "no-such-program")]}]}}), encoding="utf-8")
+    code, out, _ = await run("check", "--config", str(config), env=environment(fake_openai))
+    assert code == 1  # one server failed
+    assert "OK   MCP server calc: 2 tool(s): calc__add, calc__slow" in out
+    assert "FAIL MCP server gone: FileNotFoundError" in out
+
+
+def test_an_mcp_server_needs_exactly_one_of_command_and_url() -> None:
+    from bot.config import Section
+    from bot.errors import ConfigError
+    from bot.feature_settings import tool_settings
+
+    both = {"mcp_servers": [{"name": "x", "command": ["a"], "url": "http://h/mcp"}]}
+    with pytest.raises(ConfigError, match=r"tools.mcp_servers\[0\]: give exactly one"):
+        tool_settings(Section(both, "tools", {}))
+
+
+def test_mcp_header_values_are_masked_in_the_settings() -> None:
+    from bot.config import Section
+    from bot.feature_settings import tool_settings
+
+    settings = tool_settings(Section({"mcp_servers": [
+        {"name": "x", "url": "http://h/mcp", "headers": {"Authorization": "Bearer s3cret"}}]},
+        "tools", {}))
+    assert "s3cret" not in repr(settings)
+    assert settings.mcp_servers[0].headers[0][1].reveal() == "Bearer s3cret"
