@@ -100,6 +100,7 @@ class Bench:
             "server": {"host": "127.0.0.1"},
             "llm": {"max_retries": 0, "timeout": 30, "max_concurrency": 4096},
             "limits": {"per_user_per_minute": 0, "per_user_per_day": 0},
+            "relay": {"per_key_per_minute": 0, "per_key_per_day": 0},  # one key for every user
             "prompts": {"dir": str(procs.ROOT / "prompts"), "default": "assistant"},
             "log": {"level": "INFO"},
         }

@@ -8,18 +8,23 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 import aiohttp
 from aiohttp import web
 
+from bot.admin import admin_routes
+from bot.audit import Auditor
 from bot.errors import BotError, StorageUnavailable
 from bot.jobs import open_jobs
 from bot.llm import OpenAILLM
 from bot.metrics import CONTENT_TYPE_LATEST, Metrics
+from bot.moderation import Moderation
 from bot.pipeline import Pipeline, build_steps
 from bot.platform import Adapter, AdapterFactory, Services
 from bot.prompts import Presets
+from bot.reload import PresetReloader
 from bot.settings import Settings
 from bot.storage import open_storage
 from bot.tasks import TaskOwner
 from bot.texts import Texts
 from bot.tools.setup import build_tools
+from bot.usage import UsageLedger
 
 log = logging.getLogger(__name__)
 
@@ -37,24 +42,34 @@ async def create_services(settings: Settings) -> Services:
     llm = OpenAILLM(settings.llm, metrics)
     presets = Presets.load(settings.prompts_dir, settings.default_prompt)
     texts = Texts(settings.texts)
+    ledger = UsageLedger(storage, settings.operator.usage_retention_days)
+    auditor = Auditor(storage, settings.operator.audit)
     knowledge = None
     if settings.knowledge.enabled:
         from bot.knowledge.base import KnowledgeBase  # numpy only for services that use it
 
         knowledge = KnowledgeBase(settings.knowledge, storage, llm)
     tools, mcp = build_tools(settings, llm, texts, knowledge)
-    pipeline = Pipeline(build_steps(settings, storage, llm, presets, texts, metrics,
-                                    knowledge=knowledge, tools=tools))
     # One session for every platform API and the relay; aiohttp's default of 100 connections
     # would cap the relay at 50 msg/s with a 2 s upstream.
     http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30, connect=10),
                                  connector=aiohttp.TCPConnector(limit=1024))
+    moderation = Moderation(settings.moderation, storage, llm, http, metrics)
+    try:
+        await moderation.start()
+    except BaseException:  # a bad words file: release what was opened, then fail start-up
+        await http.close()
+        await llm.close()
+        await storage.close()
+        raise
+    pipeline = Pipeline(build_steps(settings, storage, llm, presets, texts, metrics, moderation,
+                                    ledger, auditor, knowledge, tools))
     tasks = TaskOwner()
     jobs = open_jobs(settings.storage, tasks)
     if mcp is not None:
         mcp.start()  # tools appear as their servers connect; start-up never waits for them
     return Services(settings, storage, llm, pipeline, presets, tasks, jobs, metrics, texts, http,
-                    knowledge, mcp)
+                    moderation, ledger, auditor, PresetReloader(presets, storage), knowledge, mcp)
 
 
 async def close_services(services: Services, drain_seconds: float = DRAIN_SECONDS) -> None:
@@ -62,6 +77,7 @@ async def close_services(services: Services, drain_seconds: float = DRAIN_SECOND
     await services.tasks.drain(drain_seconds)
     if services.mcp is not None:
         await services.mcp.close()
+    await services.moderation.stop()
     await services.llm.close()
     await services.http.close()
     await services.storage.close()
@@ -112,20 +128,51 @@ def count_requests(metrics: Metrics) -> Callable[..., Awaitable[web.StreamRespon
     return middleware
 
 
-async def healthz(request: web.Request) -> web.Response:
-    """Serving: always 200; `status` says degraded when storage is down."""
-    services = request.app[SERVICES]
-    storage: dict[str, object] = {"kind": services.storage.kind, "ok": True}
+async def _storage_state(services: Services) -> dict[str, object]:
+    storage: dict[str, object] = {"kind": services.storage.kind, "ok": True,
+                                  "feed": services.storage.feed_connected}
     try:
         await services.storage.ping()
     except StorageUnavailable as exc:
         storage.update(ok=False, error=str(exc).split(":", 1)[0] + ": unreachable")
+    return storage
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Serving: 200, `status` degraded while storage is down; 503 when the job consumer is
+    stuck (storage answers, yet it stopped reading): a restart is what helps then."""
+    services = request.app[SERVICES]
+    storage = await _storage_state(services)
+    jobs = services.jobs.health()
+    status = "unhealthy" if jobs.stuck else ("ok" if storage["ok"] else "degraded")
     return web.json_response({
-        "status": "ok" if storage["ok"] else "degraded",
+        "status": status,
         "storage": storage,
+        "jobs": jobs.as_dict(),
         "adapters": [adapter.name for adapter in request.app[ADAPTERS]],
         "background_tasks": len(services.tasks),
-    })
+    }, status=503 if jobs.stuck else 200)
+
+
+async def livez(request: web.Request) -> web.Response:
+    """200 while the process and its event loop respond (this answer is the proof)."""
+    return web.json_response({"live": True})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """200 only when storage is reachable, the job consumer reads and changes reach us."""
+    services = request.app[SERVICES]
+    storage = await _storage_state(services)
+    jobs = services.jobs.health()
+    reasons = [reason for reason, failed in (
+        ("storage unreachable", not storage["ok"]),
+        ("storage change feed disconnected", storage["ok"] and not storage["feed"]),
+        (f"job consumer {jobs.state}", jobs.state != "reading"),
+        ("job consumer stuck", jobs.stuck),
+    ) if failed]
+    if reasons:
+        return web.json_response({"ready": False, "reasons": reasons}, status=503)
+    return web.json_response({"ready": True})
 
 
 async def metrics_view(request: web.Request) -> web.Response:
@@ -145,15 +192,21 @@ def build_app(
     app[SERVICES] = services
     app[ADAPTERS] = tuple(adapters)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/livez", livez)
+    app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_view)
+    app.router.add_routes(admin_routes(services))  # none without BOT_ADMIN_KEYS: /admin is 404
     for adapter in adapters:
         app.router.add_routes(adapter.routes())
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await services.storage.start()
         for adapter in adapters:
             await adapter.start()
         await services.jobs.start()
+        await services.reloader.start()
         yield
+        await services.reloader.stop()
         # Stop taking jobs first: what is not finished in time stays queued for another instance.
         await services.jobs.stop(drain_seconds)
         await services.tasks.drain(drain_seconds)

@@ -15,6 +15,9 @@ from aiohttp import web
 from bot.app import build_app, close_services, create_services, make_adapters
 from bot.errors import BotError, ConfigError, StorageUnavailable, UpstreamError
 from bot.messages import Conversation, Incoming, Reply, Source
+from bot.moderation import command as moderation_command
+from bot.moderation.command import ACTIONS
+from bot.operator_cli import audit_export, operator_checks
 from bot.platform import AdapterFactory, Check, Services
 from bot.settings import Settings, load
 
@@ -37,7 +40,15 @@ def _parser() -> argparse.ArgumentParser:
     search = kb_commands.add_parser("search", help="print the passages that best match QUERY")
     search.add_argument("query")
     search.add_argument("--top", type=int, help="how many (default knowledge.top_k)")
-    for sub in (serve, chat, commands.choices["check"], sync, search):
+    terms = commands.add_parser("moderation", help="change or try the shared term list")
+    terms.add_argument("action", choices=ACTIONS)
+    terms.add_argument("text", nargs="*", help="terms to add or remove; the text to test")
+    audit = commands.add_parser("audit", help="the audit trail")
+    export = audit.add_subparsers(dest="action", required=True).add_parser(
+        "export", help="print the audit entries since a date as JSONL")
+    export.add_argument("--since", required=True, help="2024-05-01, a date-time or Unix seconds")
+    export.add_argument("--until", help="the same; default: now")
+    for sub in (serve, chat, commands.choices["check"], sync, search, terms, export):
         sub.add_argument("--config", type=Path, help="config file (default ./config.yaml)")
     return parser
 
@@ -69,6 +80,10 @@ def main(argv: Sequence[str], factories: Sequence[AdapterFactory]) -> int:
             if args.kb_command == "sync":
                 return asyncio.run(kb.kb_sync(settings, args.dir))
             return asyncio.run(kb.kb_search(settings, args.query, args.top))
+        if args.command == "moderation":
+            return asyncio.run(moderation(settings, args.action, args.text))
+        if args.command == "audit":
+            return asyncio.run(audit_export(settings, args.since, args.until))
         return asyncio.run(check(settings, factories))
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
@@ -130,14 +145,33 @@ class TerminalReplier:
         """Work in progress goes to stderr, so a piped answer stays clean."""
         sys.stderr.write(f"[{text}]\n")
 
+    async def retract(self) -> None:
+        """A terminal cannot take printed text back: end the line and say so."""
+        if self._streamed:
+            sys.stdout.write("\n[withdrawn]\n")
+            sys.stdout.flush()
+        self._streamed = False
+
     async def send(self, reply: Reply) -> None:
         """End the line (or print a whole reply that did not stream), then the sources."""
-        if not self._streamed or not reply.ok:
+        if not self._streamed or not reply.ok or reply.kind == "refused":
             sys.stdout.write(("\n" if self._streamed else "") + reply.text)
         sys.stdout.write("\n")
         for source in reply.sources:
             sys.stdout.write(f"[{source.number}] {source.label}{' ' + source.url if source.url else ''}\n")
         sys.stdout.flush()
+
+
+async def moderation(settings: Settings, action: str, words: Sequence[str]) -> int:
+    """`python -m bot moderation ACTION [TEXT...]` on the configured storage."""
+    services = await create_services(settings)
+    try:
+        return await moderation_command.run(services.moderation, services.storage.kind, action, words)
+    except StorageUnavailable as exc:
+        print(f"moderation: storage unavailable ({exc}); check REDIS_URL", file=sys.stderr)
+        return 1
+    finally:
+        await close_services(services, 0)
 
 
 async def chat(settings: Settings, user: str) -> int:
@@ -168,10 +202,12 @@ async def check(settings: Settings, factories: Sequence[AdapterFactory]) -> int:
         results = [Check("config", True, "loaded")]
         results.append(await _check_llm(services))
         results.append(await _check_storage(services))
+        results.extend(await services.moderation.probe())
         results.append(Check("prompts", True, f"{len(services.presets.names())} preset(s), "
                              f"default {services.presets.default!r}"))
         results.extend(await _check_knowledge(services))
         results.extend(await _check_mcp(services))
+        results.extend(operator_checks(services))
         for adapter in make_adapters(services, factories):
             results.extend(await adapter.check())
     finally:

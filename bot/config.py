@@ -76,6 +76,26 @@ class Section:
             raise ConfigError(f"{self._key(name)}: expected a mapping, got {type(value).__name__}")
         return Section(value, self._key(name), self._env)
 
+    def items(self, key: str) -> list[Section]:
+        """A list of mappings, each as a Section named `key[i]`; a missing list reads as []."""
+        value = self._data.get(key) or []
+        if not isinstance(value, list):
+            raise ConfigError(f"{self._key(key)}: expected a list, got {type(value).__name__}")
+        found = []
+        for index, item in enumerate(value):
+            if not isinstance(item, Mapping):
+                raise ConfigError(f"{self._key(key)}[{index}]: expected a mapping, got "
+                                  f"{type(item).__name__}")
+            found.append(Section(item, f"{self._key(key)}[{index}]", self._env))
+        return found
+
+    def only(self, *allowed: str) -> None:
+        """Refuse keys outside `allowed` (a typo must not silently do nothing)."""
+        unknown = sorted(set(self.names()) - set(allowed))
+        if unknown:
+            raise ConfigError(f"{self._key(unknown[0])}: unknown key (expected one of "
+                              f"{', '.join(allowed)})")
+
     def names(self) -> list[str]:
         """The keys present in this section."""
         return [str(k) for k in self._data]

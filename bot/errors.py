@@ -6,6 +6,7 @@
     │   └── PayloadTooLarge  body over the configured limit: HTTP 413
     ├── Unauthorized         missing or wrong credentials: HTTP 401
     ├── Forbidden            valid request, refused: HTTP 403
+    ├── NotFound             no such thing (a job, a dead letter): HTTP 404
     ├── UpstreamError        the LLM or a platform API failed; `kind` names the user text
     └── StorageUnavailable   Redis cannot be reached
 
@@ -48,6 +49,12 @@ class Forbidden(BotError):
     """The caller is known but not allowed."""
 
     status = 403
+
+
+class NotFound(BotError):
+    """What the request names does not exist."""
+
+    status = 404
 
 
 class UpstreamError(BotError):

@@ -46,6 +46,13 @@ class Incoming:
     mentioned: bool = False
     user_name: str = ""
     received_at: float = field(default_factory=time.time)
+    account: str = "default"  # which of the platform's accounts (apps) it came to
+    chat: str = ""  # the platform's chat (group) id; empty = the direct chat of `conversation`
+
+    @property
+    def chat_key(self) -> str:
+        """The chat for routing, quotas and usage: the group, or the direct conversation."""
+        return self.chat or self.conversation.key
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +80,8 @@ class Source:
         return f"{self.document} › {self.section}" if self.section else self.document
 
 
-ReplyKind = Literal["answer", "command", "notice", "error"]
+ReplyKind = Literal["answer", "command", "notice", "refused", "error"]
+"""`refused`: a content-policy refusal (moderation), said in friendly words; not a failure."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,15 @@ class Metrics:
             "bot_errors", "Errors by kind", ["kind"], registry=self.registry,
         )
 
+        self.moderation = Counter(
+            "bot_moderation_flagged", "Texts flagged by direction (input, output) and provider",
+            ["direction", "provider"], registry=self.registry,
+        )
+        self.moderation_errors = Counter(
+            "bot_moderation_errors", "Moderation provider failures", ["provider"],
+            registry=self.registry,
+        )
+
     def render(self) -> bytes:
         """The text exposition format."""
         return generate_latest(self.registry)

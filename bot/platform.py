@@ -17,11 +17,15 @@ from bot.tasks import TaskOwner
 from bot.texts import Texts
 
 if TYPE_CHECKING:
+    from bot.audit import Auditor
     from bot.knowledge.base import KnowledgeBase
     from bot.llm import LLMClient
+    from bot.moderation import Moderation
     from bot.pipeline import Pipeline
     from bot.prompts import Presets
+    from bot.reload import PresetReloader
     from bot.tools.mcp import McpHub
+    from bot.usage import UsageLedger
 
 
 class Replier(Protocol):
@@ -46,6 +50,11 @@ class Replier(Protocol):
     async def status(self, text: str) -> None:
         """A short line about work in progress ("🔧 searching…"), replaced by the next delta or
         status; platforms that cannot show one ignore it."""
+        ...
+
+    async def retract(self) -> None:
+        """Withdraw every delta shown so far: moderation flagged the answer after part of it
+        streamed. `send` follows with what to show instead (the whole of it, not a delta)."""
         ...
 
     async def send(self, reply: Reply) -> None:
@@ -76,6 +85,10 @@ class Services:
     metrics: Metrics
     texts: Texts
     http: ClientSession
+    moderation: Moderation
+    ledger: UsageLedger  # the day's usage counters (the admin API reads them)
+    auditor: Auditor
+    reloader: PresetReloader
     knowledge: KnowledgeBase | None = None
     mcp: McpHub | None = None
 

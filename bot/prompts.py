@@ -88,6 +88,7 @@ class Presets:
                         next(iter(self._presets)))
             default = next(iter(self._presets))
         self.default = default
+        self._source: tuple[Path, str] | None = None  # where `reload` reads from
 
     @classmethod
     def load(cls, directory: Path, default: str) -> Presets:
@@ -105,7 +106,17 @@ class Presets:
             found[preset.name] = preset
         if not directory.is_dir():
             log.warning("prompts: directory %s not found; using a built-in assistant", directory)
-        return cls(found, default)
+        presets = cls(found, default)
+        presets._source = (directory, default)
+        return presets
+
+    def reload(self) -> list[str]:
+        """Read the directory again and swap the presets in (one assignment: a message being
+        answered keeps the preset it already has); the names now offered."""
+        if self._source is not None:
+            fresh = Presets.load(*self._source)
+            self._presets, self.default = fresh._presets, fresh.default
+        return self.names()
 
     def get(self, name: str | None) -> Preset:
         """The named preset, or the default when the name is unknown or None."""

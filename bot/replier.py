@@ -24,6 +24,7 @@ class CollectingReplier:
         self.replies: list[Reply] = []
         self.statuses: list[str] = []
         self.started_count = 0
+        self.retracted = 0
 
     def format(self, markdown: str, sources: Sequence[Source] = ()) -> str:
         """Apply the configured formatter."""
@@ -40,6 +41,11 @@ class CollectingReplier:
     async def status(self, text: str) -> None:
         """Keep a status line."""
         self.statuses.append(text)
+
+    async def retract(self) -> None:
+        """Forget the deltas kept so far."""
+        self.deltas.clear()
+        self.retracted += 1
 
     async def send(self, reply: Reply) -> None:
         """Keep the reply."""

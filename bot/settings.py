@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bot.config import Secret, Section, root_section
 from bot.feature_settings import KnowledgeSettings, ToolSettings, knowledge_settings, tool_settings
+from bot.operator import OperatorSettings, operator_settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +47,7 @@ class StorageSettings:
     redis_url: Secret = field(default_factory=Secret)
     key_prefix: str = "imbot:"
     job_claim_idle: float = 60.0  # a job silent this long (its worker died) goes to another instance
+    job_concurrency: int = 1024  # jobs running at once per instance (most of them only wait)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +65,27 @@ class LimitSettings:
 
     per_minute: int = 20
     per_day: int = 500
+    tokens_per_user: int = 0  # tokens (in + out) per user per UTC day; 0 = no quota
+    tokens_per_chat: int = 0  # the same per chat (a group, or a direct chat)
     allow: Mapping[str, frozenset[str]] = field(default_factory=dict)
     block: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ModerationSettings:
+    """Content safety: which providers judge the text, and what happens to flagged text."""
+
+    words_file: Path | None = None
+    openai: bool = False
+    openai_model: str = "omni-moderation-latest"
+    http_url: str = ""
+    http_token: Secret = field(default_factory=Secret)
+    input: str = "refuse"  # refuse | off
+    output: str = "mask"  # mask | refuse | off
+    on_error: str = "open"  # open | closed
+    relay: bool = False
+    timeout: float = 5.0
+    refresh_seconds: float = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +98,7 @@ class Settings:
     storage: StorageSettings
     history: HistorySettings
     limits: LimitSettings
+    moderation: ModerationSettings
     max_input_chars: int
     prompts_dir: Path
     default_prompt: str
@@ -85,6 +107,7 @@ class Settings:
     log_level: str
     knowledge: KnowledgeSettings = field(default_factory=KnowledgeSettings)
     tools: ToolSettings = field(default_factory=ToolSettings)
+    operator: OperatorSettings = field(default_factory=OperatorSettings)
 
 
 def _llm(s: Section) -> LLMSettings:
@@ -116,8 +139,27 @@ def _limits(s: Section) -> LimitSettings:
     return LimitSettings(
         per_minute=s.integer("per_user_per_minute", 20, minimum=0),
         per_day=s.integer("per_user_per_day", 500, minimum=0),
+        tokens_per_user=s.integer("tokens_per_user_per_day", 0, minimum=0),
+        tokens_per_chat=s.integer("tokens_per_chat_per_day", 0, minimum=0),
         allow=_user_lists(s.section("allow")),
         block=_user_lists(s.section("block")),
+    )
+
+
+def _moderation(s: Section) -> ModerationSettings:
+    words = s.text("words_file", "", env="MODERATION_WORDS_FILE")
+    return ModerationSettings(
+        words_file=Path(words) if words else None,
+        openai=s.flag("openai", False, env="MODERATION_OPENAI"),
+        openai_model=s.text("openai_model", "omni-moderation-latest"),
+        http_url=s.url("http_url", "", env="MODERATION_HTTP_URL"),
+        http_token=s.secret("http_token", env="MODERATION_HTTP_TOKEN"),
+        input=s.choice("input", "refuse", ("refuse", "off")),
+        output=s.choice("output", "mask", ("mask", "refuse", "off")),
+        on_error=s.choice("on_error", "open", ("open", "closed")),
+        relay=s.flag("relay", False),
+        timeout=s.number("timeout", 5.0, minimum=0.1),
+        refresh_seconds=s.number("refresh_seconds", 2.0, minimum=0.1),
     )
 
 
@@ -137,6 +179,7 @@ def from_section(root: Section) -> Settings:
             redis_url=storage.secret("redis_url", env="REDIS_URL"),
             key_prefix=storage.text("key_prefix", "imbot:"),
             job_claim_idle=storage.number("job_claim_idle", 60.0, minimum=0.5),
+            job_concurrency=storage.integer("job_concurrency", 1024, minimum=1),
         ),
         history=HistorySettings(
             max_turns=history.integer("max_turns", 20, minimum=0),
@@ -144,6 +187,7 @@ def from_section(root: Section) -> Settings:
             ttl_seconds=history.integer("ttl_seconds", 7 * 24 * 3600, minimum=60),
         ),
         limits=_limits(root.section("limits")),
+        moderation=_moderation(root.section("moderation")),
         max_input_chars=root.section("input").integer("max_chars", 4000, minimum=1),
         prompts_dir=Path(prompts.text("dir", "prompts")),
         default_prompt=prompts.text("default", "assistant"),
@@ -154,6 +198,7 @@ def from_section(root: Section) -> Settings:
         ),
         knowledge=knowledge_settings(root.section("knowledge")),
         tools=tool_settings(root.section("tools")),
+        operator=operator_settings(root),
     )
 
 

@@ -35,6 +35,17 @@ DEFAULTS: dict[str, str] = {
     "not_allowed": "Sorry, this bot is not available to you. Ask its operator for access.",
     "rate_limited": "You are sending messages faster than I can answer. Please wait a minute.",
     "quota_exceeded": "You have reached today's message limit. Please come back tomorrow.",
+    "token_quota_user": "Sorry, you have used today's allowance of the assistant. It renews at "
+    "00:00 UTC; please come back then.",
+    "token_quota_user.zh": "抱歉，您今天的使用额度已用完，将于 UTC 零点（北京时间早上 8 点）恢复，"
+    "请届时再来。",
+    "token_quota_chat": "Sorry, this chat has used today's allowance of the assistant. It renews "
+    "at 00:00 UTC.",
+    "token_quota_chat.zh": "抱歉，本群今天的使用额度已用完，将于 UTC 零点（北京时间早上 8 点）恢复。",
+    "token_quota_left_user": "Tokens left for you today: {left}",
+    "token_quota_left_user.zh": "您今天剩余的额度：{left} tokens",
+    "token_quota_left_chat": "Tokens left for this chat today: {left}",
+    "token_quota_left_chat.zh": "本群今天剩余的额度：{left} tokens",
     "storage_unavailable": "My memory is unavailable right now; I answered without our history.",
     "error_upstream": "Sorry, the assistant is having trouble right now. Please try again shortly.",
     "error_llm_auth": "Sorry, the assistant is not configured correctly. The operator has been told.",
@@ -48,6 +59,9 @@ DEFAULTS: dict[str, str] = {
     "Send /reset to start over.",
     "error_llm_content_filter": "The assistant declined to answer that.",
     "error_llm_empty": "The assistant returned an empty answer. Please try again.",
+    "moderation_input": "Sorry, I can't help with that message. Please rephrase it.",
+    "moderation_output": "Sorry, I can't share that answer. Please ask something else.",
+    "moderation_unavailable": "Sorry, I can't answer right now. Please try again in a moment.",
     "error_internal": "Sorry, something went wrong on my side. Please try again.",
     "kb_unknown": "I could not find anything about that in the documents I have, so I do not "
     "know. Try asking in other words.",
@@ -69,9 +83,11 @@ class Texts:
     def __init__(self, overrides: Mapping[str, str] | None = None) -> None:
         self._texts = {**DEFAULTS, **(overrides or {})}
 
-    def get(self, key: str, **values: object) -> str:
-        """The text for `key`, formatted; an unknown key falls back to the internal-error text."""
-        template = self._texts.get(key) or self._texts["error_internal"]
+    def get(self, key: str, lang: str | None = None, **values: object) -> str:
+        """The text for `key` (its `key.lang` variant when there is one), formatted; an unknown
+        key falls back to the internal-error text."""
+        template = (lang and self._texts.get(f"{key}.{lang}")) or self._texts.get(key) \
+            or self._texts["error_internal"]
         try:
             return template.format(**values)
         except (KeyError, IndexError, ValueError):

@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from adapters import ENABLED
-from bot.app import build_app, create_services, make_adapters
+from bot.app import build_app, close_services, create_services, make_adapters
 from bot.platform import AdapterFactory, Services
 from bot.settings import Settings, load
 from tests.fakes.feishu import FakeFeishu, start_fake
@@ -128,7 +128,12 @@ async def start_service(
                        "BOT_API_KEYS": API_KEY, **(env or {})}
         settings = write_settings(tmp_path, config or base_config(), environment)
         services = await create_services(settings)
-        app = build_app(services, make_adapters(services, adapters), drain_seconds=5)
+        try:
+            built = make_adapters(services, adapters)
+        except BaseException:  # a config error in an adapter: release what was opened
+            await close_services(services, 0)
+            raise
+        app = build_app(services, built, drain_seconds=5)
         service = RunningService(services, await LoopbackServer(app).start(),
                                  aiohttp.ClientSession())
         running.append(service)

@@ -136,3 +136,26 @@ async def test_sigterm_lets_an_in_flight_answer_finish(fake_openai: FakeOpenAI) 
     await asyncio.wait_for(proc.communicate(), 30)
     assert answer == {"reply": "You said: slow one"}
     assert proc.returncode == 0
+
+
+async def test_check_names_a_route_whose_preset_does_not_exist(
+    fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    config = tmp_path / "routes.yaml"
+    config.write_text("routes:\n  - match: {platform: feishu, chat: oc_1}\n    preset: translator\n"
+                      "  - match: {platform: feishu, chat: oc_2}\n    preset: nosuch\n")
+    code, out, _ = await run("check", "--config", str(config), env=environment(fake_openai))
+    assert code == 1
+    assert "FAIL routes: routes[1]: preset 'nosuch' does not exist" in out
+
+
+async def test_check_passes_valid_routes_and_names_unpriced_models(
+    fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    config = tmp_path / "routes.yaml"
+    config.write_text("routes:\n  - match: {platform: feishu}\n    model: gpt-4o\n"
+                      "pricing:\n  gpt-4o-mini: {input_per_1m: 0.15, output_per_1m: 0.6}\n")
+    code, out, _ = await run("check", "--config", str(config), env=environment(fake_openai))
+    assert code == 0, out
+    assert "OK   routes: 1 route(s) valid" in out
+    assert "OK   pricing: no price for gpt-4o (cost counted as 0)" in out

@@ -19,6 +19,7 @@ from tests.fleet import start_feishu as start_fake_feishu
 from tests.procs import ServeProcess
 
 CLAIM_IDLE = 1.0
+LEASE = 1.0  # the WeChat making lease: a killed maker is taken over this long after its last renewal
 FINISHED_WITHIN = 20.0  # seconds from the kill to the answer: re-claim (~1.5 s), the work, slack
 HELD = 3.0  # the first LLM call's latency: long enough to be killed in the middle of it
 KEYS = ("sk-instance-a", "sk-instance-b")  # tells the fake LLM which instance is calling
@@ -26,7 +27,8 @@ KEYS = ("sk-instance-a", "sk-instance-b")  # tells the fake LLM which instance i
 
 async def start_pair(fleet: Fleet, fake_openai: FakeOpenAI, redis_url: str, cardkit: bool = True,
                      **platforms: str) -> list[ServeProcess]:
-    config = fleet_config(claim_idle=CLAIM_IDLE, wechat={"deadline": 0.8, "hold": 1.2},
+    config = fleet_config(claim_idle=CLAIM_IDLE, wechat={"deadline": 0.8, "hold": 1.2,
+                                                           "listens": 1.0, "lease": LEASE},
                           feishu={"cardkit": cardkit})
     return list(await asyncio.gather(*(
         fleet.start(name, config, service_env(fake_openai, redis_url, llm_key=key, **platforms))

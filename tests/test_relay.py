@@ -7,13 +7,14 @@ from collections.abc import AsyncIterator
 import openai
 import pytest
 
-from tests.conftest import API_KEY, UPSTREAM_KEY, RunningService, StartService
+from tests.conftest import API_KEY, UPSTREAM_KEY, RunningService, StartService, base_config
 from tests.fakes.openai import FakeOpenAI
 
 
 @pytest.fixture
 async def service(start_service: StartService) -> RunningService:
-    return await start_service()
+    """The relay offering the default model and `custom-model` (llm.models)."""
+    return await start_service(config=base_config(llm={"models": ["custom-model"]}))
 
 
 @pytest.fixture
@@ -41,7 +42,7 @@ async def test_streamed_completion_through_the_relay(client: openai.AsyncOpenAI)
 async def test_relay_sends_the_upstream_key_not_the_callers(
     client: openai.AsyncOpenAI, fake_openai: FakeOpenAI
 ) -> None:
-    await client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
+    await client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
     assert fake_openai.headers[-1]["Authorization"] == f"Bearer {UPSTREAM_KEY}"
 
 
@@ -58,7 +59,8 @@ async def test_relay_refuses_a_wrong_bot_key(service: RunningService) -> None:
     async with openai.AsyncOpenAI(api_key="wrong", base_url=f"{service.url}/v1",
                                   max_retries=0) as sdk:
         with pytest.raises(openai.AuthenticationError):
-            await sdk.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
+            await sdk.chat.completions.create(model="gpt-4o-mini",
+                                              messages=[{"role": "user", "content": "x"}])
 
 
 async def test_relay_passes_rate_limits_through(
@@ -66,7 +68,7 @@ async def test_relay_passes_rate_limits_through(
 ) -> None:
     fake_openai.fail_next = [429]
     with pytest.raises(openai.RateLimitError) as caught:
-        await client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
+        await client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
     assert caught.value.code == "rate_limit_exceeded"
 
 
@@ -75,7 +77,7 @@ async def test_upstream_auth_failure_becomes_502_without_upstream_details(
 ) -> None:
     fake_openai.fail_next = [401]
     with pytest.raises(openai.APIStatusError) as caught:
-        await client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
+        await client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
     assert caught.value.status_code == 502
     assert "sk-" not in str(caught.value.body)
 

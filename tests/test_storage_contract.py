@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.storage import MemoryStorage, RedisStorage, Storage, Turn
+from bot.storage import Doc, MemoryStorage, Put, RedisStorage, Storage, Turn
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -133,10 +133,6 @@ async def test_incr_many_counts_each_key_in_order(storage: Storage) -> None:
     assert await storage.incr_many([("a", 60), ("b", 60)]) == [2, 1]
 
 
-async def test_incr_claim_counts_every_call_and_claims_for_the_first(storage: Storage) -> None:
-    results = await asyncio.gather(*(storage.incr_claim("n", 60, "c", 60) for _ in range(5)))
-    assert sorted(results) == [(1, True), (2, False), (3, False), (4, False), (5, False)]
-
 
 async def test_concurrent_reads_of_one_loop_turn_each_get_their_own_value(storage: Storage) -> None:
     for n in range(20):
@@ -145,39 +141,197 @@ async def test_concurrent_reads_of_one_loop_turn_each_get_their_own_value(storag
     assert values == [*(f"v{n}" for n in range(20)), None]
 
 
-async def test_set_notify_stores_the_value_and_raises_the_signal(storage: Storage) -> None:
-    await storage.set_notify("k", "v", 60, "sig")
-    assert (await storage.get("k"), await storage.wait("sig", 0.01)) == ("v", True)
 
 
-async def test_wait_returns_true_once_notified(storage: Storage) -> None:
-    waiter = asyncio.ensure_future(storage.wait("sig", seconds=5))
-    await asyncio.sleep(0.05)
-    await storage.notify("sig", ttl=60)
-    assert await asyncio.wait_for(waiter, 5) is True
 
 
-async def test_wait_times_out_without_a_signal(storage: Storage) -> None:
-    assert await storage.wait("sig", seconds=0.1) is False
+
+async def test_a_set_never_changed_is_empty_at_version_zero(storage: Storage) -> None:
+    assert (await storage.set_read("s"), await storage.set_version("s")) == ((0, []), 0)
 
 
-async def test_signal_is_sticky_for_later_waiters(storage: Storage) -> None:
-    await storage.notify("sig", ttl=60)
-    assert await storage.wait("sig", seconds=0.1) is True
-    assert await storage.wait("sig", seconds=0.1) is True
+async def test_set_update_adds_and_removes_members_and_bumps_the_version(storage: Storage) -> None:
+    assert await storage.set_update("s", add=["b", "a", "c"]) == 1
+    assert await storage.set_update("s", remove=["c", "absent"]) == 2
+    assert await storage.set_read("s") == (2, ["a", "b"])
 
 
-async def test_one_signal_wakes_every_waiter(storage: Storage) -> None:
-    waiters = [asyncio.ensure_future(storage.wait("sig", seconds=5)) for _ in range(3)]
-    await asyncio.sleep(0.05)
-    await storage.notify("sig", ttl=60)
-    assert await asyncio.wait_for(asyncio.gather(*waiters), 5) == [True, True, True]
+async def test_set_update_with_a_member_in_both_lists_adds_it(storage: Storage) -> None:
+    await storage.set_update("s", add=["x"], remove=["x"])
+    assert await storage.set_read("s") == (1, ["x"])
+
+
+async def test_set_version_is_the_version_set_read_returns(storage: Storage) -> None:
+    for _ in range(3):
+        await storage.set_update("s", add=["x"])
+    assert await storage.set_version("s") == (await storage.set_read("s"))[0] == 3
+
+
+async def test_set_keeps_unicode_members(storage: Storage) -> None:
+    await storage.set_update("s", add=["敏感词", "ｆｕｌｌ"])
+    assert (await storage.set_read("s"))[1] == sorted(["敏感词", "ｆｕｌｌ"])
+
+
+async def test_concurrent_set_updates_all_land(storage: Storage) -> None:
+    await asyncio.gather(*(storage.set_update("s", add=[f"m{n}"]) for n in range(25)))
+    version, members = await storage.set_read("s")
+    assert (version, len(members)) == (25, 25)
+
+
+async def test_sets_are_separate_by_key(storage: Storage) -> None:
+    await storage.set_update("s1", add=["a"])
+    assert await storage.set_read("s2") == (0, [])
 
 
 async def test_ping_succeeds_when_the_backend_is_up(storage: Storage) -> None:
     await storage.ping()
 
 
+def put(key: str, etag: str, value: str | None, ttl: float | None = 60) -> Put:
+    return Put(key, etag, value, ttl)
+
+
+async def test_a_missing_document_reads_as_absent(storage: Storage) -> None:
+    assert await storage.read_docs(["d1"]) == [Doc("d1", "", None)]
+
+
+async def test_swap_creates_a_document_that_is_absent(storage: Storage) -> None:
+    ok, docs = await storage.swap_docs([put("d1", "", "v1")], ["e1"])
+    assert (ok, docs) == (True, [Doc("d1", "e1", "v1")])
+    assert await storage.read_docs(["d1"]) == [Doc("d1", "e1", "v1")]
+
+
+async def test_swap_with_a_stale_etag_changes_nothing_and_returns_the_current_document(
+    storage: Storage,
+) -> None:
+    await storage.swap_docs([put("d1", "", "v1")], ["e1"])
+    ok, docs = await storage.swap_docs([put("d1", "old", "v2")], ["e2"])
+    assert (ok, docs) == (False, [Doc("d1", "e1", "v1")])
+    assert await storage.read_docs(["d1"]) == [Doc("d1", "e1", "v1")]
+
+
+async def test_swap_of_several_documents_is_all_or_nothing(storage: Storage) -> None:
+    await storage.swap_docs([put("{u}a", "", "a1")], ["ea"])
+    ok, docs = await storage.swap_docs([put("{u}a", "ea", "a2"), put("{u}b", "wrong", "b1")],
+                                       ["ea2", "eb"])
+    assert ok is False
+    assert docs == [Doc("{u}a", "ea", "a1"), Doc("{u}b", "", None)]
+    assert await storage.read_docs(["{u}a", "{u}b"]) == [Doc("{u}a", "ea", "a1"), Doc("{u}b", "", None)]
+
+
+async def test_swap_with_no_value_deletes_the_document(storage: Storage) -> None:
+    await storage.swap_docs([put("d1", "", "v1")], ["e1"])
+    ok, _ = await storage.swap_docs([put("d1", "e1", None)], ["e2"])
+    assert ok is True
+    assert await storage.read_docs(["d1"]) == [Doc("d1", "", None)]
+
+
+async def test_an_empty_string_is_a_present_document(storage: Storage) -> None:
+    await storage.swap_docs([put("d1", "", "")], ["e1"])
+    assert await storage.read_docs(["d1"]) == [Doc("d1", "e1", "")]
+
+
+async def test_a_document_expires_after_its_ttl(storage: Storage) -> None:
+    await storage.swap_docs([put("d1", "", "v1", ttl=0.05)], ["e1"])
+    await asyncio.sleep(0.15)
+    assert await storage.read_docs(["d1"]) == [Doc("d1", "", None)]
+
+
+async def test_concurrent_swaps_from_one_etag_let_exactly_one_win(storage: Storage) -> None:
+    await storage.swap_docs([put("d1", "", "v0")], ["e0"])
+    results = await asyncio.gather(*(storage.swap_docs([put("d1", "e0", f"v{n}")], [f"e{n + 1}"])
+                                     for n in range(20)))
+    assert [ok for ok, _ in results].count(True) == 1
+
+
+async def test_wait_change_returns_at_once_when_the_etag_already_differs(storage: Storage) -> None:
+    await storage.swap_docs([put("d1", "", "v1")], ["e1"])
+    assert await storage.wait_change("d1", "", 5) == Doc("d1", "e1", "v1")
+
+
+async def test_wait_change_wakes_when_another_caller_swaps(storage: Storage) -> None:
+    waiter = asyncio.ensure_future(storage.wait_change("d1", "", 5))
+    await asyncio.sleep(0.05)
+    await storage.swap_docs([put("d1", "", "v1")], ["e1"])
+    assert await asyncio.wait_for(waiter, 5) == Doc("d1", "e1", "v1")
+
+
+async def test_wait_change_times_out_with_the_unchanged_document(storage: Storage) -> None:
+    assert await storage.wait_change("d1", "", 0.1) == Doc("d1", "", None)
+
+
+async def test_one_swap_wakes_every_waiter_of_the_document(storage: Storage) -> None:
+    waiters = [asyncio.ensure_future(storage.wait_change("d1", "", 5)) for _ in range(3)]
+    await asyncio.sleep(0.05)
+    await storage.swap_docs([put("d1", "", "v1")], ["e1"])
+    assert await asyncio.wait_for(asyncio.gather(*waiters), 5) == [Doc("d1", "e1", "v1")] * 3
+
+
+async def test_hincr_adds_to_fields_of_several_hashes(storage: Storage) -> None:
+    await storage.hincr([("u:{d1}:a", {"x": 2, "y": 1}), ("u:{d1}:b", {"x": 5})], ttl=60)
+    await storage.hincr([("u:{d1}:a", {"x": 3})], ttl=60)
+    assert await storage.hread([("u:{d1}:a", None), ("u:{d1}:b", None)]) == [
+        {"x": "5", "y": "1"}, {"x": "5"}]
+
+
+async def test_hincr_counts_concurrent_increments_exactly(storage: Storage) -> None:
+    await asyncio.gather(*(storage.hincr([("h", {"n": 1})], ttl=60) for _ in range(25)))
+    assert await storage.hread([("h", ["n"])]) == [{"n": "25"}]
+
+
+async def test_hincr_expiry_starts_at_the_first_increment(storage: Storage) -> None:
+    await storage.hincr([("h", {"n": 1})], ttl=0.1)
+    await storage.hincr([("h", {"n": 1})], ttl=60)  # must not extend the retention
+    await asyncio.sleep(0.25)
+    assert await storage.hread([("h", None)]) == [{}]
+
+
+async def test_hread_of_named_fields_returns_only_those_present(storage: Storage) -> None:
+    await storage.hincr([("h", {"a": 1, "b": 2})], ttl=60)
+    assert await storage.hread([("h", ["a", "zzz"]), ("missing", ["a"]), ("h", [])]) == [
+        {"a": "1"}, {}, {}]
+
+
+async def test_stream_add_returns_increasing_ids_read_back_in_order(storage: Storage) -> None:
+    ids = [await storage.stream_add("s", {"n": str(n), "text": "你好"}, max_len=10) for n in range(3)]
+    entries = await storage.stream_range("s")
+    assert [entry_id for entry_id, _ in entries] == ids == sorted(ids, key=lambda i: tuple(
+        int(p) for p in i.split("-")))
+    assert [fields for _, fields in entries] == [{"n": str(n), "text": "你好"} for n in range(3)]
+
+
+async def test_stream_keeps_only_the_newest_max_len_entries(storage: Storage) -> None:
+    for n in range(5):
+        await storage.stream_add("s", {"n": str(n)}, max_len=3)
+    assert [f["n"] for _, f in await storage.stream_range("s")] == ["2", "3", "4"]
+
+
+async def test_stream_drops_entries_older_than_max_age(storage: Storage) -> None:
+    await storage.stream_add("s", {"n": "old"}, max_len=10)
+    await asyncio.sleep(0.15)
+    await storage.stream_add("s", {"n": "new"}, max_len=10, max_age=0.1)
+    assert [f["n"] for _, f in await storage.stream_range("s")] == ["new"]
+
+
+async def test_stream_range_reads_newest_first_and_pages(storage: Storage) -> None:
+    ids = [await storage.stream_add("s", {"n": str(n)}, max_len=10) for n in range(5)]
+    first = await storage.stream_range("s", reverse=True, count=2)
+    assert [i for i, _ in first] == [ids[4], ids[3]]
+    rest = await storage.stream_range("s", end=f"({ids[3]}", reverse=True, count=10)
+    assert [i for i, _ in rest] == [ids[2], ids[1], ids[0]]
+
+
+async def test_stream_range_takes_millisecond_bounds(storage: Storage) -> None:
+    first = await storage.stream_add("s", {"n": "1"}, max_len=10)
+    await asyncio.sleep(0.01)
+    second = await storage.stream_add("s", {"n": "2"}, max_len=10)
+    after = str(int(first.split("-")[0]) + 1)
+    assert [i for i, _ in await storage.stream_range("s", start=after)] == [second]
+    assert [i for i, _ in await storage.stream_range("s", end=first.split("-")[0])] == [first]
+
+
+async def test_stream_range_of_a_missing_stream_is_empty(storage: Storage) -> None:
+    assert await storage.stream_range("nothing", reverse=True) == []
 async def test_hash_all_of_a_missing_hash_is_empty(storage: Storage) -> None:
     assert await storage.hash_all("{kb}:files") == {}
 

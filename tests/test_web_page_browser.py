@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from adapters import webhook
-from tests.conftest import API_KEY, ROOT, RunningService, StartService
+from bot.texts import DEFAULTS
+from tests.conftest import API_KEY, ROOT, RunningService, StartService, base_config
 from tests.fakes.openai import FakeOpenAI
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package; never a downloaded browser build
@@ -55,8 +57,8 @@ async def service(start_service: StartService, fake_openai: FakeOpenAI) -> Runni
     return await start_service(adapters=[webhook.create])
 
 
-@pytest.fixture
-async def page(browser: Browser, service: RunningService) -> AsyncIterator[Page]:
+@asynccontextmanager
+async def open_page(browser: Browser, service: RunningService) -> AsyncIterator[Page]:
     """The chat page, freshly loaded, with no key stored yet; page errors fail the test."""
     context = await browser.new_context(viewport={"width": 900, "height": 640})
     opened = await context.new_page()
@@ -68,6 +70,36 @@ async def page(browser: Browser, service: RunningService) -> AsyncIterator[Page]
     yield opened
     await context.close()
     assert not [p for p in problems if "401" not in p], problems  # a refused key logs a 401 itself
+
+
+@pytest.fixture
+async def page(browser: Browser, service: RunningService) -> AsyncIterator[Page]:
+    """The chat page of the plain service."""
+    async with open_page(browser, service) as opened:
+        yield opened
+
+
+@pytest.fixture
+async def moderated_page(browser: Browser, start_service: StartService, fake_openai: FakeOpenAI,
+                         tmp_path: Path) -> AsyncIterator[Page]:
+    """The chat page of a service with a term list and the OpenAI moderation endpoint on."""
+    fake_openai.chunk_size, fake_openai.chunk_delay = 3, 0.05
+    words = tmp_path / "words.txt"
+    words.write_text("confidential\n", encoding="utf-8")
+    config = base_config(moderation={"words_file": str(words), "openai": True})
+    service = await start_service(config=config, adapters=[webhook.create])
+    async with open_page(browser, service) as opened:
+        yield opened
+
+
+RECORD_RENDERS = """() => {
+    window.renders = [];
+    new MutationObserver(() => {
+        for (const bubble of document.querySelectorAll(".msg.bot"))
+            window.renders.push(bubble.textContent);
+    }).observe(document.getElementById("messages"),
+               {childList: true, subtree: true, characterData: true});
+}"""
 
 
 async def enter_key(page: Page, key: str = API_KEY) -> None:
@@ -177,6 +209,36 @@ async def test_llm_failure_shows_an_error_line(page: Page, fake_openai: FakeOpen
     await send(page, "hello")
     await expect(page.locator(".msg.error")).to_have_count(1)
     await expect(page.locator(".msg.error")).not_to_have_text("")
+
+
+async def test_a_term_split_across_deltas_is_never_rendered(
+    moderated_page: Page, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.reply = lambda body: "The file is confidential, keep it so."
+    await enter_key(moderated_page)
+    await moderated_page.evaluate(RECORD_RENDERS)
+    await send(moderated_page, "what is it?")
+    await expect(moderated_page.locator(".msg.bot").last).to_have_text(
+        "The file is ************, keep it so.")
+    renders: list[str] = await moderated_page.evaluate("window.renders")
+    fragments = {"confidential"[i:i + 3] for i in range(10)}
+    assert len(renders) > 5
+    assert not any(fragment in render for render in renders for fragment in fragments)
+
+
+async def test_an_answer_withdrawn_after_streaming_leaves_only_the_refusal(
+    moderated_page: Page, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.reply = lambda body: "Here is some dangerous advice for you."
+    fake_openai.flagged_phrases = {"dangerous advice"}
+    await enter_key(moderated_page)
+    await moderated_page.evaluate(RECORD_RENDERS)
+    await send(moderated_page, "tell me")
+    await expect(moderated_page.locator(".msg.bot").last).to_have_text(
+        DEFAULTS["moderation_output"])
+    renders: list[str] = await moderated_page.evaluate("window.renders")
+    assert any("dangerous" in render for render in renders)  # it streamed, then was replaced
+    await expect(moderated_page.locator(".msg.bot")).to_have_count(1)
 
 
 async def test_key_is_remembered_after_a_reload(page: Page) -> None:

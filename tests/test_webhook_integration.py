@@ -13,8 +13,8 @@ import pytest
 from aiohttp import web
 
 from adapters.webhook.signing import sign, verify
-from bot.errors import Unauthorized
-from tests.conftest import RunningService, StartService, base_config
+from bot.errors import ConfigError, Unauthorized
+from tests.conftest import API_KEY, RunningService, StartService, base_config
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.server import LoopbackServer
 
@@ -28,13 +28,20 @@ class CallbackReceiver:
     fail_first: int = 0
     received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     async def handle(self, request: web.Request) -> web.Response:
         self.received.append((dict(request.headers), await request.read()))
+        async with self.changed:
+            self.changed.notify_all()
         if len(self.received) <= self.fail_first:
             return web.Response(status=503)
         self.arrived.set()
         return web.Response(status=204)
+
+    async def wait_received(self, count: int) -> None:
+        async with self.changed:
+            await self.changed.wait_for(lambda: len(self.received) >= count)
 
 
 @pytest.fixture
@@ -57,8 +64,9 @@ async def signed_post(service: RunningService, body: dict[str, Any], secret: str
         return response.status, await response.json()
 
 
-async def keyed_post(service: RunningService, body: dict[str, Any], key: str) -> tuple[int, Any]:
-    headers = {**service.auth(), "Idempotency-Key": key}
+async def keyed_post(service: RunningService, body: dict[str, Any], key: str,
+                     api_key: str = API_KEY) -> tuple[int, Any]:
+    headers = {**service.auth(api_key), "Idempotency-Key": key}
     async with service.http.post(f"{service.url}/api/chat", json=body, headers=headers) as response:
         return response.status, await response.json()
 
@@ -140,12 +148,14 @@ async def test_async_mode_acknowledges_then_posts_a_signed_callback(
     fake, url = receiver
     service = await start_service(env={"BOT_CALLBACK_URL": url, "BOT_CALLBACK_SECRET": SECRET})
     status, body = await keyed_post(service, {"user": "u", "text": "later", "async": True}, "job-7")
-    assert (status, body) == (202, {"accepted": True, "id": "job-7"})
+    assert (status, body["accepted"]) == (202, True)
+    assert body["id"].endswith(".job-7")  # scoped by the caller's credential
     await asyncio.wait_for(fake.arrived.wait(), 10)
     headers, raw = fake.received[-1]
     verify(SECRET, headers["X-Bot-Timestamp"], headers["X-Bot-Signature"], raw, time.time())
-    assert headers["Idempotency-Key"] == "job-7"
-    assert json.loads(raw) == {"id": "job-7", "user": "u", "status": 200, "reply": "You said: later"}
+    assert headers["Idempotency-Key"] == body["id"]
+    assert json.loads(raw) == {"id": body["id"], "key": "job-7", "user": "u", "status": 200,
+                               "reply": "You said: later"}
 
 
 async def test_async_callbacks_are_retried_until_accepted(
@@ -154,11 +164,12 @@ async def test_async_callbacks_are_retried_until_accepted(
     fake, url = receiver
     fake.fail_first = 2
     service = await start_service(config=base_config(api={"callback_url": url,
-                                                          "callback_retry_seconds": 0.05}))
-    await keyed_post(service, {"user": "u", "text": "later", "async": True}, "job-8")
+                                                          "callback_retry_seconds": 0.05}),
+                                  env={"BOT_CALLBACK_SECRET": SECRET})
+    _, body = await keyed_post(service, {"user": "u", "text": "later", "async": True}, "job-8")
     await asyncio.wait_for(fake.arrived.wait(), 20)
     assert len(fake.received) == 3
-    assert {h["Idempotency-Key"] for h, _ in fake.received} == {"job-8"}
+    assert {h["Idempotency-Key"] for h, _ in fake.received} == {body["id"]}
 
 
 async def test_async_mode_without_a_configured_callback_url_is_400(start_service: StartService) -> None:
@@ -172,8 +183,49 @@ async def test_the_request_cannot_choose_the_callback_url(
     start_service: StartService, receiver: tuple[CallbackReceiver, str]
 ) -> None:
     fake, url = receiver
-    service = await start_service(env={"BOT_CALLBACK_URL": url})
+    service = await start_service(env={"BOT_CALLBACK_URL": url, "BOT_CALLBACK_SECRET": SECRET})
     body = {"user": "u", "text": "x", "async": True, "callback_url": "http://127.0.0.1:1/steal"}
     await keyed_post(service, body, "j2")
     await asyncio.wait_for(fake.arrived.wait(), 10)
     assert len(fake.received) == 1
+
+
+async def test_two_credentials_using_the_same_key_get_a_callback_each(
+    start_service: StartService, receiver: tuple[CallbackReceiver, str], fake_openai: FakeOpenAI
+) -> None:
+    fake, url = receiver
+    service = await start_service(env={"BOT_CALLBACK_URL": url, "BOT_CALLBACK_SECRET": SECRET,
+                                       "BOT_API_KEYS": f"{API_KEY},second-key"})
+    bodies = [(await keyed_post(service, {"user": "u", "text": f"order from {k}", "async": True},
+                                "order-1001", api_key=k))[1] for k in (API_KEY, "second-key")]
+    await asyncio.wait_for(fake.wait_received(2), 10)
+    assert bodies[0]["id"] != bodies[1]["id"]
+    assert sorted(json.loads(raw)["reply"] for _, raw in fake.received) == [
+        "You said: order from bot-test-key-1", "You said: order from second-key"]
+
+
+async def test_the_same_key_from_two_credentials_is_two_requests(
+    start_service: StartService, fake_openai: FakeOpenAI
+) -> None:
+    service = await start_service(env={"BOT_API_KEYS": f"{API_KEY},second-key"})
+    for api_key in (API_KEY, "second-key"):
+        await keyed_post(service, {"user": "u", "text": api_key}, "shared", api_key=api_key)
+    assert len(fake_openai.chat_calls) == 2
+
+
+async def test_async_mode_without_a_callback_secret_is_a_config_error(
+    start_service: StartService, receiver: tuple[CallbackReceiver, str]
+) -> None:
+    _, url = receiver
+    with pytest.raises(ConfigError, match="callback_secret"):
+        await start_service(env={"BOT_CALLBACK_URL": url})
+
+
+async def test_an_upstream_failure_is_not_replayed_to_a_retry(
+    start_service: StartService, fake_openai: FakeOpenAI
+) -> None:
+    service = await start_service()
+    fake_openai.fail_next = [500]
+    first = await keyed_post(service, {"user": "u", "text": "x"}, "k-502")
+    second = await keyed_post(service, {"user": "u", "text": "x"}, "k-502")
+    assert (first[0], second) == (502, (200, {"reply": "You said: x"}))

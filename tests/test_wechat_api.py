@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
 
 from adapters.wechat.api import WeChatAPI, WeChatAPIError
+from adapters.wechat.ledger import Ledger
 from adapters.wechat.outbox import Outbox
+from adapters.wechat.parse import Inbound
+from adapters.wechat.record import Timing
 from adapters.wechat.settings import WeChatSettings
 from bot.app import ADAPTERS
 from bot.config import Secret
 from bot.storage.memory import MemoryStorage
-from bot.tasks import TaskOwner
 from tests.conftest import StartService
 from tests.fakes.wechat import APP_ID, APP_SECRET, FakeWeChatAPI, start_wechat, wechat_api
 
@@ -88,11 +92,26 @@ async def test_customer_service_refusal_is_logged_with_its_meaning_and_handed_ov
     storage = MemoryStorage()
     settings = WeChatSettings(token="t", app_id=APP_ID, app_secret=Secret(APP_SECRET),
                               customer_service=True)
-    outbox = Outbox(settings, storage, TaskOwner(), client(fake, http, storage))
+    ledger = Ledger(storage, Timing(lease=20, retries_over=24), True, record_ttl=900, queue_ttl=60)
+    msg = Inbound("text", "", "o1", "gh_x", "m1", text="q")
+    token = "maker-1"
+    await ledger.arrive(msg, token, patience=1)
+    rec, _ = await ledger.made(msg, token, lambda handed: ("the answer",))
+    assert rec is not None
+    late = await ledger.claim(msg, token, "deliver_late")
+    assert late is None  # not due yet: nobody gave up and WeChat may still retry
+    ledger.clock = lambda: time.time() + 30  # the retries are over
+    late = await ledger.claim(msg, "late-1", "deliver_late")
+    assert late is not None
     with caplog.at_level(logging.WARNING):
-        await outbox.deliver_late("o1", ["the answer"])
+        await Outbox(settings, ledger, client(fake, http, storage)).deliver_late(msg, late, "late-1")
     assert "has not written in 48 h" in caplog.text
-    assert await outbox.take_handover("o1") == ("the answer", [])
+    rec, _ = await ledger.read(msg)
+    assert rec is not None
+    assert rec.state == "handed"
+    [handed] = await storage.read_docs(["wechat:{gh_x/o1}:handover"])
+    assert handed.value is not None
+    assert json.loads(handed.value) == [{"key": "m1", "parts": ["the answer"]}]
 
 
 async def test_check_reports_the_token_fetch(start_service: StartService, fake: FakeWeChatAPI) -> None:

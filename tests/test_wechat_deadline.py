@@ -10,7 +10,7 @@ from tests.conftest import StartService
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.wechat import OPENID, settle, start_wechat, text_xml, wechat_api
 
-TIMING = {"deadline": 0.4, "hold": 1.0}
+TIMING = {"deadline": 0.4, "hold": 1.0, "listens": 0.7}
 WECHAT_WAITS = 0.7
 
 

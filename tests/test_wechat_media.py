@@ -28,7 +28,7 @@ from tests.fakes.wechat import (
 from tests.test_multimodal import amr_noise
 
 FAST = {"deadline": 2.0, "hold": 3.0}
-TIMING = {"deadline": 0.4, "hold": 1.0}  # the pusher (WeChat) gives up after 0.7 s
+TIMING = {"deadline": 0.4, "hold": 1.0, "listens": 0.7}  # the pusher (WeChat) gives up after 0.7 s
 WECHAT_WAITS = 0.7
 
 SAMPLE = """# Release notes

@@ -137,6 +137,12 @@ class CardReplier:
         shown = self._text.rstrip()
         await self._update(f"{shown}\n\n*{text}*" if shown else f"*{text}*")
 
+    async def retract(self) -> None:
+        """Forget the streamed text; the final update shows the replacement. Every update sends
+        the whole text, and CardKit shows a text that does not extend the shown one outright,
+        without the typewriter effect (cardkit-v1/card-element/content: 流式更新文本)."""
+        self._text = ""
+
     async def _update(self, text: str) -> bool:
         self._last_update = self._clock()
         try:

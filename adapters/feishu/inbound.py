@@ -158,4 +158,5 @@ class Inbound:
             attachments=attachments,
             is_group=message.is_group,
             mentioned=message.is_group,
+            chat=message.chat_id,  # routes and per-chat quotas and usage are keyed by it
         )

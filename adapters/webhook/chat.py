@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import json
 import logging
@@ -19,7 +18,7 @@ from adapters.webhook.callback import CallbackSender
 from adapters.webhook.idempotency import HEADER, Idempotency, Stored, read_key
 from adapters.webhook.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from adapters.webhook.stream import NDJSONReplier, sources_json
-from bot.errors import BadRequest, Forbidden, StorageUnavailable
+from bot.errors import BadRequest, ConfigError, Forbidden, StorageUnavailable
 from bot.messages import Conversation, Image, Incoming
 from bot.platform import Services
 from bot.replier import CollectingReplier
@@ -96,6 +95,10 @@ class ChatEndpoint:
         callback_url = api.url("callback_url", "", env="BOT_CALLBACK_URL")
         secret = api.secret("callback_secret", env="BOT_CALLBACK_SECRET").reveal()
         retry = api.number("callback_retry_seconds", 1.0, minimum=0.01)
+        if callback_url and not (secret or self._hmac_secret):
+            raise ConfigError("api.callback_secret (BOT_CALLBACK_SECRET): required with "
+                              "api.callback_url, so receivers can verify our callbacks "
+                              "(api.hmac_secret is used when set)")
         self._callback = (CallbackSender(services.http, callback_url, secret or self._hmac_secret,
                                          first_delay=retry) if callback_url else None)
         self._idempotency = Idempotency(services.storage, services.settings.llm.timeout + 5)
@@ -123,20 +126,19 @@ class ChatEndpoint:
             if key:
                 raise BadRequest(f"{HEADER} is not supported with 'stream': true")
             return await self._stream(request, incoming)
-        if key and (earlier := await self._idempotency.begin(scope, key)) is not None:
-            return web.json_response(earlier.body, status=earlier.status,
-                                     headers={"Idempotent-Replayed": "true"})
-        try:
-            if chat.later:
-                answer = await self._accept(chat, key or uuid.uuid4().hex)
+        if not key:
+            answer = await (self._accept(chat, scope, uuid.uuid4().hex) if chat.later
+                            else self._answer(incoming))
+            return web.json_response(answer.body, status=answer.status)
+        async with self._idempotency.claimed(scope, key) as claim:
+            if isinstance(claim, Stored):
+                replayed = {"Idempotent-Replayed": "true"} if claim.status != 409 else {}
+                return web.json_response(claim.body, status=claim.status, headers=replayed)
+            answer = await (self._accept(chat, scope, key) if chat.later else self._answer(incoming))
+            if answer.status >= 500:  # an upstream failure: a retry of the request may succeed
+                await self._idempotency.abandon(scope, key, claim)
             else:
-                answer = await self._answer(incoming)
-        except BaseException:
-            if key:
-                await self._idempotency.abandon(scope, key)
-            raise
-        if key:
-            await self._idempotency.finish(scope, key, answer)
+                await self._idempotency.finish(scope, key, claim, answer)
         return web.json_response(answer.body, status=answer.status)
 
     async def _answer(self, incoming: Incoming) -> Stored:
@@ -153,38 +155,42 @@ class ChatEndpoint:
             body["images"] = [image_json(i) for i in reply.images]
         if reply.sources:
             body["sources"] = sources_json(reply.sources)
+        if reply.kind == "refused":  # a content-policy refusal: a friendly text, not a failure
+            body["refused"] = True
         return Stored(200, body)
 
-    async def _accept(self, chat: ChatRequest, delivery_id: str) -> Stored:
-        """Record the job durably (any instance may run it), then acknowledge."""
+    async def _accept(self, chat: ChatRequest, scope: str, key: str) -> Stored:
+        """Record the job durably (any instance may run it), then acknowledge. The job's id is
+        scoped by credential: two callers using the same key get two jobs and two callbacks."""
         if self._callback is None:
             raise BadRequest("'async' needs api.callback_url (BOT_CALLBACK_URL) in the config")
-        job = {"id": delivery_id, "user": chat.user, "text": chat.text}
+        job = {"id": f"{scope}.{key}", "key": key, "user": chat.user, "text": chat.text}
         try:
             await self._services.jobs.enqueue(ASYNC_JOB, job)
         except StorageUnavailable:
             # Redis is down: still answer, from this instance's memory.
-            self._services.tasks.spawn(self._run_job(job), name=f"webhook-async-{delivery_id}")
-        return Stored(202, {"accepted": True, "id": delivery_id})
+            self._services.tasks.spawn(self._run_job(job), name=f"webhook-async-{job['id']}")
+        return Stored(202, {"accepted": True, "id": job["id"]})
 
     async def _run_job(self, job: dict[str, Any]) -> None:
-        """Answer and deliver once: a delivery record stops a re-run job from posting twice."""
+        """Answer and deliver once: the job's own claim (renewed while it runs) stops a re-run,
+        or a second run at once, from posting twice; a run that died is taken over."""
         if self._callback is None:
             return
-        delivered = f"webhook:delivered:{job['id']}"
-        with contextlib.suppress(StorageUnavailable):
-            if await self._services.storage.get(delivered) is not None:
-                return
-        incoming = Incoming(platform=PLATFORM, conversation=Conversation(PLATFORM, job["user"]),
-                            user_id=job["user"], text=job["text"], user_name=job["user"])
-        try:
-            answer = await self._answer(incoming)
-        except Forbidden:
-            return
-        payload = {"id": job["id"], "user": job["user"], "status": answer.status, **answer.body}
-        if await self._callback.deliver(job["id"], payload):
-            with contextlib.suppress(StorageUnavailable):
-                await self._services.storage.set(delivered, "1", 24 * 3600.0)
+        async with self._idempotency.claimed("job", job["id"]) as claim:
+            if isinstance(claim, Stored):
+                return  # delivered already, or being delivered by a live run
+            incoming = Incoming(platform=PLATFORM, conversation=Conversation(PLATFORM, job["user"]),
+                                user_id=job["user"], text=job["text"], user_name=job["user"])
+            try:
+                answer = await self._answer(incoming)
+            except Forbidden:
+                answer = Stored(403, {"error": {"message": "blocked", "type": "Forbidden"}})
+            else:
+                payload = {"id": job["id"], "key": job.get("key", ""), "user": job["user"],
+                           "status": answer.status, **answer.body}
+                await self._callback.deliver(job["id"], payload)
+            await self._idempotency.finish("job", job["id"], claim, Stored(200, {"ran": True}))
 
     async def _stream(self, request: web.Request, incoming: Incoming) -> web.StreamResponse:
         response = web.StreamResponse(headers={

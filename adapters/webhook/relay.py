@@ -11,7 +11,15 @@ from aiohttp import web
 
 from adapters.webhook.auth import BearerAuth
 from adapters.webhook.chat import read_json_object
+from adapters.webhook.relay_controls import RelayControls, relay_settings
+from adapters.webhook.relay_moderation import (
+    StreamModerator,
+    moderate_whole,
+    prompt_text,
+    refuse_request,
+)
 from bot.errors import BadRequest, UpstreamError
+from bot.moderation import Moderation
 from bot.platform import Services
 
 log = logging.getLogger(__name__)
@@ -33,12 +41,19 @@ def _validate(body: dict[str, Any], default_model: str) -> dict[str, Any]:
 
 
 class Relay:
-    """Forwards chat completions with the upstream key; SSE is streamed through as it arrives."""
+    """Forwards chat completions with the upstream key; SSE is streamed through as it arrives.
+
+    The bot's controls apply first (`relay:` limits per key, the model allow-list, the input
+    cap), then, with `moderation.relay: true`, the same moderation policy as the chat.
+    """
 
     def __init__(self, services: Services, auth: BearerAuth) -> None:
         settings = services.settings.llm
         self._services = services
         self._auth = auth
+        self._controls = RelayControls(relay_settings(services.settings.section.section("relay")),
+                                       settings, services.storage)
+        self._moderation = services.moderation if services.settings.moderation.relay else None
         self._url = f"{settings.base_url}/chat/completions"
         self._key = settings.api_key.reveal()
         self._model = settings.model
@@ -49,6 +64,17 @@ class Relay:
         """Authenticate with our keys, then relay to the upstream with its key."""
         self._auth.check(request)
         body = _validate(await read_json_object(request), self._model)
+        refused = self._controls.check_body(body) or await self._controls.count(
+            request.headers["Authorization"].partition(" ")[2].strip())
+        if refused is not None:
+            return refused
+        if self._moderation is not None and self._moderation.input_on:
+            verdict = await self._moderation.check(prompt_text(body), "input")
+            if verdict.refuse:
+                log.info("relay: request refused (flagged by %s)",
+                         ",".join(verdict.flagged_by) or "a failed provider")
+                key = "moderation_unavailable" if verdict.unavailable else "moderation_input"
+                return await refuse_request(request, body, self._services.texts.get(key))
         headers = {"Authorization": f"Bearer {self._key}", "Content-Type": "application/json"}
         try:
             async with self._services.http.post(
@@ -56,6 +82,9 @@ class Relay:
             ) as upstream:
                 if upstream.status >= 400:
                     return await self._upstream_error(upstream)
+                if self._moderation is not None and self._moderation.output_on:
+                    return await self._moderated(self._moderation, request, upstream,
+                                                 bool(body.get("stream")))
                 return await self._pipe(request, upstream)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise UpstreamError(f"relay: upstream unreachable: {type(exc).__name__}",
@@ -75,6 +104,29 @@ class Relay:
             await response.write_eof()
         except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
             # Headers are gone already: all we can do is end the stream and log why.
+            log.warning("relay: stream cut short: %s", type(exc).__name__)
+        return response
+
+    async def _moderated(self, moderation: Moderation, request: web.Request,
+                         upstream: aiohttp.ClientResponse, stream: bool) -> web.StreamResponse:
+        """The upstream's answer with the output policy applied (whole, or event by event)."""
+        refusal = self._services.texts.get("moderation_output")
+        if not stream:
+            try:
+                answer = await upstream.json(content_type=None)
+            except ValueError as exc:
+                raise UpstreamError("relay: the upstream answer is not JSON",
+                                    kind="llm_server") from exc
+            if isinstance(answer, dict):
+                await moderate_whole(moderation, answer, refusal)
+            return web.json_response(answer, status=upstream.status)
+        response = web.StreamResponse(status=upstream.status, headers={
+            "Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await response.prepare(request)
+        try:
+            await StreamModerator(moderation, refusal).pipe(upstream, response)
+            await response.write_eof()
+        except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
             log.warning("relay: stream cut short: %s", type(exc).__name__)
         return response
 

@@ -20,7 +20,12 @@ def sources_json(sources: Sequence[Source]) -> list[dict[str, Any]]:
 
 
 class NDJSONReplier:
-    """Writes each delta as a line, then an error line if the reply failed, then the done line."""
+    """Writes each delta as a line, then an error line if the reply failed, then the done line.
+
+    Moderation adds two optional keys: `"retract": true` on a line with empty content (drop
+    everything shown so far) and `"refused": true` on a content-policy refusal; an answer that
+    cites the knowledge base has `"sources"` on its done line.
+    """
 
     streams = True
 
@@ -55,10 +60,17 @@ class NDJSONReplier:
         self._sent_text = True
         await self._line(False, False, text)
 
+    async def retract(self) -> None:
+        """`{"retract": true}`: the client drops what it showed; the replacement follows."""
+        self._sent_text = False
+        await self._line(False, False, "", retract=True)
+
     async def send(self, reply: Reply) -> None:
         """The closing lines."""
         if not reply.ok:
             await self._line(False, True, reply.text)
+        elif reply.kind == "refused":
+            await self._line(False, False, reply.text, refused=True)
         elif not self._sent_text:  # commands and notices arrive whole
             await self._line(False, False, reply.text)
         for image in reply.images:  # as markdown, so a chat page can show it inline

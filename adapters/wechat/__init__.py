@@ -2,8 +2,11 @@
 
 Modules by job: `settings` (the `wechat:` section), `verify` (signatures, replay window), `crypto`
 (AES modes), `parse` (safe XML into `Inbound`), `render` (plain text, byte-sized parts, reply XML),
-`deadline` (answer now / hold / deliver later), `outbox` (undelivered answers), `produce` (the
-pipeline run), `api` (access token, customer service, media), `routes` (the HTTP endpoints).
+`record` (a message's delivery states and transitions, pure), `ledger` (the records in storage,
+each transition one atomic swap), `delivery` (one push: answer now / hold / "still thinking"),
+`maker` (the one LLM call, under a lease), `settle` (the durable job that delivers what is left),
+`outbox` (customer service and hand-over), `local` (this instance's runs), `produce` (the
+pipeline run and the parts), `api` (access token, customer service, media), `routes` (HTTP).
 """
 
 from __future__ import annotations
@@ -16,13 +19,25 @@ from aiohttp import web
 from adapters.wechat import settings as wechat_settings
 from adapters.wechat.api import WeChatAPI, WeChatAPIError
 from adapters.wechat.crypto import Cipher
-from adapters.wechat.deadline import Deadline
+from adapters.wechat.delivery import Delivery
+from adapters.wechat.ledger import Handed, Ledger
+from adapters.wechat.local import Local
+from adapters.wechat.maker import Maker
 from adapters.wechat.outbox import Outbox
-from adapters.wechat.produce import Producer
+from adapters.wechat.produce import Answer, Producer, compose
+from adapters.wechat.record import Timing
 from adapters.wechat.routes import Endpoint
 from adapters.wechat.settings import WeChatSettings
+from adapters.wechat.settle import Settler
 from bot.errors import StorageUnavailable
 from bot.platform import Adapter, Check, Services
+
+
+def record_ttl(settings: WeChatSettings, job_claim_idle: float) -> float:
+    """How long a message's record is kept after its last change: longer than any retry,
+    lease take-over or re-run of its job (re-claimed after `job_claim_idle`, up to 5 times)
+    can still need it, and at least 15 minutes."""
+    return max(900.0, settings.retries_over + 4 * settings.lease + 6 * job_claim_idle)
 
 
 class WeChatAdapter:
@@ -37,12 +52,23 @@ class WeChatAdapter:
                     if settings.has_api else None)
         aes = settings.encoding_aes_key.reveal()
         cipher = Cipher(settings.token, aes, settings.app_id) if aes else None
-        outbox = Outbox(settings, services.storage, services.tasks, self.api)
-        producer = Producer(settings, services, outbox, self.api)
-        deadline = Deadline(settings, services.storage, services.tasks, outbox, producer,
-                            services.jobs, lease=services.settings.storage.job_claim_idle)
-        self._endpoint = Endpoint(settings, cipher, deadline, outbox, services.tasks,
-                                  services.settings.llm.vision, media=self.api is not None)
+        ledger = Ledger(services.storage, Timing(settings.lease, settings.retries_over),
+                        settings.customer_service,
+                        record_ttl=record_ttl(settings, services.settings.storage.job_claim_idle),
+                        queue_ttl=settings.pending_ttl)
+        local = Local()
+        outbox = Outbox(settings, ledger, self.api)
+        producer = Producer(settings, services, self.api)
+
+        def composer(answer: Answer | None, handed: Handed) -> tuple[str, ...]:
+            return compose(answer, handed, settings, outbox.hint)
+
+        maker = Maker(ledger, local, outbox, services.tasks, producer, composer)
+        settler = Settler(ledger, local, maker, outbox, services.tasks, services.jobs)
+        delivery = Delivery(settings, ledger, local, maker, settler, outbox, services.tasks,
+                            producer, composer)
+        self._endpoint = Endpoint(settings, cipher, delivery, services.settings.llm.vision,
+                                  media=self.api is not None)
 
     def routes(self) -> Sequence[web.RouteDef]:
         """`GET /wechat` and `POST /wechat`."""

@@ -1,20 +1,26 @@
-"""In-process hand-off between the job that makes an answer and the deliveries held on the same
-instance: the answer and its "settled" signal travel in memory, Redis is used only when another
-instance could need them (a retry held elsewhere, a job re-run after a crash)."""
+"""This instance's share of the records: the answers being made here and the leases it holds.
+
+A cache in front of the records, never a substitute: a delivery held on the instance making its
+answer is woken in memory when the answer is stored, then takes it through the record like any
+other delivery; and every lease held here is renewed (fenced) while its work runs.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
 
+from adapters.wechat.parse import Inbound
+from bot.storage import Doc
+
 
 @dataclass(slots=True)
 class Run:
-    """One MsgId whose answer is being made on this instance."""
+    """Work on one MsgId under a lease held here: making the answer, or delivering it late."""
 
-    answer: asyncio.Future[list[str]]
-    waiting: int = 0  # deliveries of this MsgId held here right now
-    settled: asyncio.Future[bool] | None = None  # set while the job waits for a local delivery
+    msg: Inbound
+    token: str
+    made: asyncio.Future[Doc | None]  # the record once the answer is stored; None if not
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
 
@@ -23,42 +29,40 @@ class Local:
 
     def __init__(self) -> None:
         self._runs: dict[str, Run] = {}
+        self.idle = asyncio.Event()  # set while no run is held here (the lease keeper stops)
+        self.idle.set()
 
-    def open(self, key: str) -> Run:
-        """Register the run of `key` (before its job starts, so early deliveries find it)."""
-        run = Run(asyncio.get_running_loop().create_future())
-        self._runs[key] = run
+    def open(self, msg: Inbound, token: str) -> Run:
+        """Register a run (before its task starts, so early deliveries find it)."""
+        run = Run(msg, token, asyncio.get_running_loop().create_future())
+        self._runs[msg.key] = run
+        self.idle.clear()
         return run
 
     def get(self, key: str) -> Run | None:
-        """The run of `key` on this instance, if any."""
+        """The run of `key` here, if any."""
         return self._runs.get(key)
 
-    def running(self) -> list[str]:
-        """The MsgId keys whose answers are being made (or handed over) here."""
-        return list(self._runs)
+    def runs(self) -> list[Run]:
+        """Every run whose lease this instance holds."""
+        return list(self._runs.values())
 
-    def close(self, key: str, run: Run) -> None:
-        """Forget a finished run; later deliveries go through storage."""
-        if self._runs.get(key) is run:
-            del self._runs[key]
+    @staticmethod
+    def resolve(run: Run, made: Doc | None) -> None:
+        """The answer is stored (`made`) or will not be (None): wake whoever waits for it."""
+        if not run.made.done():
+            run.made.set_result(made)
 
-    async def wait(self, run: Run, seconds: float) -> list[str] | None:
-        """The answer, once made; None after `seconds`."""
-        if not run.answer.done():
-            run.waiting += 1
-            try:
-                await asyncio.wait((run.answer,), timeout=seconds)
-            finally:
-                run.waiting -= 1
-        if run.answer.done() and not run.answer.cancelled() and run.answer.exception() is None:
-            return run.answer.result()
-        return None
+    def close(self, run: Run, made: Doc | None = None) -> None:
+        """The run ended; anyone still waiting for its answer learns the outcome."""
+        self.resolve(run, made)
+        if self._runs.get(run.msg.key) is run:
+            del self._runs[run.msg.key]
+            if not self._runs:
+                self.idle.set()
 
-    def settle(self, key: str, received: bool) -> bool:
-        """Tell a job waiting in memory how its answer went; False when none waits here."""
-        run = self._runs.get(key)
-        if run is None or run.settled is None or run.settled.done():
-            return False
-        run.settled.set_result(received)
-        return True
+    @staticmethod
+    async def wait(run: Run, seconds: float) -> Doc | None:
+        """The record with the answer, once stored here; None after `seconds` or without one."""
+        await asyncio.wait((run.made,), timeout=max(0.0, seconds))
+        return run.made.result() if run.made.done() else None

@@ -1,19 +1,19 @@
-"""The answer to one push: the pipeline run, an earlier undelivered answer in front, byte-sized
-parts, then uploaded pictures."""
+"""The answer to one push: the pipeline run, then (`compose`) an earlier undelivered answer in
+front, byte-sized parts and uploaded pictures."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import aiohttp
 
 from adapters.wechat.api import WeChatAPI, WeChatAPIError
-from adapters.wechat.outbox import Outbox
+from adapters.wechat.ledger import Handed
 from adapters.wechat.parse import Inbound
 from adapters.wechat.pictures import Pictures
-from adapters.wechat.render import plain_text, split_bytes
+from adapters.wechat.render import image_id, plain_text, split_bytes
 from adapters.wechat.settings import WeChatSettings
-from bot.errors import StorageUnavailable
 from bot.messages import Attachment, Conversation, Incoming
 from bot.platform import Services
 from bot.replier import CollectingReplier
@@ -23,40 +23,54 @@ log = logging.getLogger(__name__)
 PLATFORM = "wechat"
 
 
-class Producer:
-    """Runs a push through the pipeline and returns the reply as parts within WeChat's byte limit."""
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The pipeline's reply to one push: text (plain) and uploaded picture parts."""
 
-    def __init__(self, settings: WeChatSettings, services: Services, outbox: Outbox,
-                 api: WeChatAPI | None) -> None:
+    text: str
+    pictures: tuple[str, ...] = ()
+
+
+def compose(answer: Answer | None, handed: Handed, settings: WeChatSettings,
+            hint: str) -> tuple[str, ...]:
+    """The parts to send: what was handed over in front (marked as the earlier answer), the
+    text split into WeChat-sized parts (room left for the continuation hint), then pictures."""
+    if answer is None:  # the pipeline said nothing (a blocked user)
+        return ()
+    earlier = [str(p) for item in handed for p in item.get("parts", ())]
+    earlier_text = "\n\n".join(p for p in earlier if not image_id(p))
+    earlier_pictures = [p for p in earlier if image_id(p)]
+    text = answer.text
+    if earlier_text:
+        text = "\n\n".join((settings.texts["earlier_answer"], earlier_text,
+                             settings.texts["new_answer"], text))
+    elif answer.pictures and not earlier_pictures:
+        text = ""  # the picture is the answer; its caption would be a second message
+    reserve = len(hint.encode("utf-8")) + 2 if hint else 0
+    # text first: the continuation hint on it tells the subscriber that pictures follow
+    parts = split_bytes(text.replace("\x00", ""), settings.max_reply_bytes - reserve)
+    return (*parts, *earlier_pictures, *answer.pictures)
+
+
+class Producer:
+    """Runs a push through the pipeline and returns its reply as text and picture parts."""
+
+    def __init__(self, settings: WeChatSettings, services: Services, api: WeChatAPI | None) -> None:
         self._s = settings
         self._services = services
-        self._outbox = outbox
         self._api = api
         self._pictures = Pictures(api, services.http)
 
-    async def __call__(self, msg: Inbound) -> list[str]:
-        """Never raises: a failure still becomes text the subscriber can read."""
+    async def __call__(self, msg: Inbound) -> Answer | None:
+        """Never raises for the platform's sake: a failure still becomes text to read."""
         replier = CollectingReplier(formatter=plain_text)
         await self._services.pipeline.handle(await self._incoming(msg), replier)
         reply = replier.reply
-        if reply is None:  # a duplicate the pipeline already answered elsewhere
-            return []
-        try:
-            earlier, earlier_pictures = await self._outbox.take_handover(msg.openid)
-        except StorageUnavailable:
-            earlier, earlier_pictures = "", []
+        if reply is None:
+            return None
         pictures = await self._pictures.parts(reply.images)
         text = self._s.texts["image_failed"] if reply.images and not pictures else reply.text
-        if earlier:
-            text = "\n\n".join((self._s.texts["earlier_answer"], earlier,
-                                self._s.texts["new_answer"], text))
-        elif pictures and not earlier_pictures:
-            text = ""  # the picture is the answer; its caption would be a second message
-        hint = self._outbox.hint
-        reserve = len(hint.encode("utf-8")) + 2 if hint else 0
-        # text first: the continuation hint on it tells the subscriber that pictures follow
-        parts = split_bytes(text.replace("\x00", ""), self._s.max_reply_bytes - reserve)
-        return parts + earlier_pictures + pictures
+        return Answer(text, tuple(pictures))
 
     async def _incoming(self, msg: Inbound) -> Incoming:
         attachments: tuple[Attachment, ...] = ()
@@ -70,7 +84,7 @@ class Producer:
             user_id=msg.openid,
             text=msg.text,
             message_id=msg.key,
-            dedup_key=None,  # the `wechat:run` claim dedups, so a re-run job is not dropped
+            dedup_key=None,  # the record dedups (record.arrive), so a re-run job is not dropped
             attachments=attachments,
         )
 

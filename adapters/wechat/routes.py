@@ -10,31 +10,26 @@ from collections.abc import Mapping
 from aiohttp import web
 
 from adapters.wechat.crypto import Cipher
-from adapters.wechat.deadline import Deadline, Served
-from adapters.wechat.outbox import Outbox
+from adapters.wechat.delivery import Delivery, Served
 from adapters.wechat.parse import Inbound, as_text, inbound, xml_fields
 from adapters.wechat.render import image_id, image_reply, text_reply
 from adapters.wechat.settings import WeChatSettings
 from adapters.wechat.verify import require_msg_signature, require_query
-from bot.errors import BadRequest, PayloadTooLarge
-from bot.tasks import TaskOwner
+from bot.errors import BadRequest, PayloadTooLarge, StorageUnavailable
 
 log = logging.getLogger(__name__)
 
-WECHAT_LISTENS = 5.0  # seconds WeChat keeps a push's connection open for our reply
 _WELCOME_EVENTS = frozenset({"subscribe", "subscribe_scan"})
 
 
 class Endpoint:
     """Verifies, decrypts, parses and dispatches; answers encrypted exactly when asked encrypted."""
 
-    def __init__(self, settings: WeChatSettings, cipher: Cipher | None, deadline: Deadline,
-                 outbox: Outbox, tasks: TaskOwner, vision: bool, media: bool) -> None:
+    def __init__(self, settings: WeChatSettings, cipher: Cipher | None, delivery: Delivery,
+                 vision: bool, media: bool) -> None:
         self._s = settings
         self._cipher = cipher
-        self._deadline = deadline
-        self._outbox = outbox
-        self._tasks = tasks
+        self._delivery = delivery
         self._vision = vision
         self._media = media  # the media API is reachable (AppID and AppSecret set)
 
@@ -82,33 +77,23 @@ class Endpoint:
             # (same FromUserName + CreateTime) simply gets the same answer again.
             return Served(texts["welcome"] if msg.event in _WELCOME_EVENTS else None)
         if msg.kind == "text" and msg.text.strip().lower() in self._s.more_words:
-            more = await self._more(msg)
+            try:
+                more = await self._delivery.more(msg)
+            except StorageUnavailable:
+                more = None  # answered as an ordinary message instead
             if more is not None:
                 return more
         if msg.kind in ("text", "voice") and msg.text.strip():
-            return await self._deadline.answer(msg, started)
+            return await self._delivery.answer(msg, started)
         if msg.kind == "voice":  # no Recognition: download and transcribe when the API is there
             if self._media and msg.media_id:
-                return await self._deadline.answer(msg, started)
+                return await self._delivery.answer(msg, started)
             return Served(texts["voice_unsupported"])
         if msg.kind == "image":
             if self._vision:
-                return await self._deadline.answer(msg, started)
+                return await self._delivery.answer(msg, started)
             return Served(texts["image_unsupported"])
         return Served(texts["unsupported"])
-
-    async def _more(self, msg: Inbound) -> Served | None:
-        taken = await self._outbox.next_more(msg.openid)
-        if taken is None:
-            return None
-        text, remaining = taken
-
-        async def after(received: bool) -> None:
-            if not received:  # put the part back in front for the next 继续
-                await self._outbox.requeue(msg.openid, [text.split("\n\n" + self._outbox.hint)[0],
-                                                        *remaining])
-
-        return Served(text, after)
 
     def _body(self, msg: Inbound, served: Served, encrypted: bool, nonce: str) -> str:
         if served.text is None:
@@ -129,7 +114,7 @@ class Endpoint:
         response = web.Response(text=body, content_type=content_type)
         received = False
         transport = request.transport
-        in_time = asyncio.get_running_loop().time() - started < WECHAT_LISTENS
+        in_time = asyncio.get_running_loop().time() - started < self._s.listens
         if transport is not None and not transport.is_closing() and in_time:
             try:
                 await response.prepare(request)

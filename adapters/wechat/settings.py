@@ -42,12 +42,20 @@ class WeChatSettings:
     deadline: float = 4.5
     hold: float = 6.0
     attempts: int = 3
+    listens: float = 5.0
+    lease: float = 20.0
     replay_window: float = 300.0
     max_body_bytes: int = 64 * 1024
     max_reply_bytes: int = 2047
     pending_ttl: float = 48 * 3600.0
     more_words: tuple[str, ...] = ("继续", "more")
     texts: dict[str, str] = field(default_factory=lambda: dict(TEXTS))
+
+    @property
+    def retries_over(self) -> float:
+        """Seconds after the first delivery by which WeChat has made its last retry (each retry
+        follows the previous attempt's 5 s timeout, and `hold` exceeds 5 s)."""
+        return (self.attempts + 1) * self.hold
 
     @property
     def has_api(self) -> bool:
@@ -71,6 +79,8 @@ def read(s: Section) -> WeChatSettings | None:
         deadline=s.number("deadline", 4.5, minimum=0.05),
         hold=s.number("hold", 6.0, minimum=0.05),
         attempts=s.integer("attempts", 3, minimum=1),
+        listens=s.number("listens", 5.0, minimum=0.05),
+        lease=s.number("lease", 20.0, minimum=0.3),
         replay_window=s.number("replay_window", 300.0),
         max_body_bytes=s.integer("max_body_bytes", 64 * 1024, minimum=1024),
         max_reply_bytes=s.integer("max_reply_bytes", 2047, minimum=64),

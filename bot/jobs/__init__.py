@@ -7,18 +7,18 @@ again (keep a delivery record), since a job whose worker died is retried.
 
 from __future__ import annotations
 
-from bot.jobs.base import Handler, JobQueue
+from bot.jobs.base import ConsumerHealth, Handler, JobQueue
 from bot.jobs.memory import MemoryJobs
 from bot.jobs.redis import RedisJobs
 from bot.settings import StorageSettings
 from bot.tasks import TaskOwner
 
-__all__ = ["Handler", "JobQueue", "MemoryJobs", "RedisJobs", "open_jobs"]
+__all__ = ["ConsumerHealth", "Handler", "JobQueue", "MemoryJobs", "RedisJobs", "open_jobs"]
 
 
 def open_jobs(settings: StorageSettings, tasks: TaskOwner) -> JobQueue:
     """The queue matching the storage backend."""
     if settings.redis_url:
         return RedisJobs(settings.redis_url.reveal(), settings.key_prefix, tasks,
-                         claim_idle=settings.job_claim_idle)
-    return MemoryJobs(tasks)
+                         concurrency=settings.job_concurrency, claim_idle=settings.job_claim_idle)
+    return MemoryJobs(tasks, concurrency=settings.job_concurrency)

@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from bot.audit import Auditor
 from bot.llm import LLMClient
 from bot.messages import Incoming
 from bot.metrics import Metrics
+from bot.moderation import Moderation
+from bot.pipeline.account import Account
 from bot.pipeline.answer import CallLLM, Respond
 from bot.pipeline.clean import CleanInput
 from bot.pipeline.commands import Commands
@@ -16,13 +19,18 @@ from bot.pipeline.dedup import Dedup
 from bot.pipeline.guard import Guard
 from bot.pipeline.limits import Limits
 from bot.pipeline.media import Media
+from bot.pipeline.moderate import ModerateInput, ModerateOutput
 from bot.pipeline.observe import Observe
 from bot.pipeline.prompt import BuildPrompt, SaveHistory
+from bot.pipeline.quota import Quota
+from bot.pipeline.record import AuditTrail
+from bot.pipeline.route import Routing
 from bot.platform import Replier
 from bot.prompts import Presets
 from bot.settings import Settings
 from bot.storage import Storage
 from bot.texts import Texts
+from bot.usage import UsageLedger
 
 if TYPE_CHECKING:
     from bot.knowledge.base import KnowledgeBase
@@ -35,9 +43,14 @@ DEDUP_TTL = 8 * 3600.0  # Feishu retries for up to ~7.1 h; WeChat for ~15 s
 
 def build_steps(
     settings: Settings, storage: Storage, llm: LLMClient, presets: Presets, texts: Texts,
-    metrics: Metrics, knowledge: KnowledgeBase | None = None, tools: ToolLoop | None = None,
+    metrics: Metrics, moderation: Moderation, ledger: UsageLedger | None = None,
+    auditor: Auditor | None = None, knowledge: KnowledgeBase | None = None,
+    tools: ToolLoop | None = None,
 ) -> list[Step]:
     """The steps, outermost first. Order matters; each comment says why a step sits where it does."""
+    operator = settings.operator
+    ledger = ledger or UsageLedger(storage, operator.usage_retention_days)
+    quota = Quota(settings.limits, ledger, texts)
     retrieve: list[Step] = []
     if knowledge is not None and settings.knowledge.mode == "auto":
         from bot.pipeline.knowledge import Retrieve
@@ -50,18 +63,34 @@ def build_steps(
         Guard(texts, metrics),
         # Before any work: a platform's retry of a message already taken must cost nothing.
         Dedup(storage, DEDUP_TTL),
+        # Pure and cheap; before every step that reads a per-chat setting (limits, preset, model).
+        Routing(operator.routes),
+        # After dedup (a retry is recorded once), around everything else so refusals, failures
+        # and the reply are all recorded.
+        AuditTrail(auditor or Auditor(storage, operator.audit)),
         # After dedup so a platform's retry is not counted twice; before any work the limits protect.
         Limits(settings.limits, storage, texts),
+        # Around every step that may call a model (transcription, /image, the answer): what they
+        # cost is counted once the message is done; refused messages are not counted.
+        Account(ledger),
         # Voice becomes text before anything reads the text (a spoken command still works).
         Media(llm, texts, settings.llm.vision),
         # Normalise first, so "  /reset " is still a command and empty input never costs a call.
         CleanInput(settings.max_input_chars, texts),
+        # On the cleaned, length-capped text (a spoken message is text by now); before commands,
+        # so a flagged `/image` prompt is refused too, and before anything reaches the model.
+        ModerateInput(moderation, texts),
         # Commands are answered without the LLM and are not part of the conversation's history.
-        Commands(storage, presets, texts, llm, settings.llm),
+        Commands(storage, presets, texts, llm, settings.llm, help_footer=quota.footer),
+        # After commands (/help and /reset must work with the quota used up), before the call.
+        quota,
         # Preset + history + new message; degrades to no history when storage is down.
         BuildPrompt(storage, presets, settings.history, settings.llm.vision),
         # Wraps the answer: history is written only once a successful reply has gone out.
         SaveHistory(storage, settings.history),
+        # Inside SaveHistory, so a flagged answer is known before history is written; around the
+        # LLM call and the reply, the one place every delta and the final text pass.
+        ModerateOutput(moderation, texts),
         # Right before the model: it needs the built prompt and preset, and its passages must
         # not reach history (they are context of this answer, and may change with the documents).
         *retrieve,

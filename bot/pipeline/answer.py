@@ -9,6 +9,7 @@ from bot.llm import LLMClient
 from bot.messages import Reply
 from bot.pipeline.context import Context, Next, deliver
 from bot.pipeline.reasoning import ReasoningFilter, strip_reasoning
+from bot.pipeline.route import choose_model
 from bot.texts import Texts
 
 if TYPE_CHECKING:
@@ -26,8 +27,7 @@ class CallLLM:
     async def __call__(self, ctx: Context, call_next: Next) -> None:
         """Fill `ctx.answer`, then continue to the reply."""
         await ctx.replier.started()
-        chosen = ctx.prefs.get("model")
-        model = chosen if chosen in self._models else (ctx.preset.model if ctx.preset else None)
+        model = choose_model(ctx, self._models)  # the user's, the route's or the preset's
         temperature = ctx.preset.temperature if ctx.preset else None
         tools = self._tools.tools_for(ctx) if self._tools is not None else {}
         if tools and self._tools is not None:

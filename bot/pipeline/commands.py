@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from bot.llm import LLMClient
 from bot.messages import Reply
 from bot.pipeline.context import Context, Next, deliver
+from bot.pipeline.route import allowed_models
 from bot.prompts import Presets
 from bot.settings import LLMSettings
 from bot.storage import Storage
@@ -16,6 +17,7 @@ from bot.texts import Texts
 PREFS_TTL = 180 * 24 * 3600.0  # a chosen preset or model outlives any idle history
 
 Handler = Callable[[Context, str], Awaitable[str | Reply]]
+Footer = Callable[[Context], Awaitable[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +33,8 @@ class Commands:
     """Dispatches `/name argument` and bare phrases like 清除记忆; an unknown `/x` gets the help."""
 
     def __init__(
-        self, storage: Storage, presets: Presets, texts: Texts, llm: LLMClient, settings: LLMSettings
+        self, storage: Storage, presets: Presets, texts: Texts, llm: LLMClient, settings: LLMSettings,
+        help_footer: Footer | None = None,
     ) -> None:
         self._storage = storage
         self._presets = presets
@@ -39,6 +42,7 @@ class Commands:
         self._llm = llm
         self._default_model = settings.model
         self._models = settings.models
+        self._help_footer = help_footer  # e.g. the tokens left today
         self._slash: dict[str, Handler] = {}
         self._phrases: dict[str, Handler] = {}
         for command in (
@@ -74,7 +78,8 @@ class Commands:
         await deliver(ctx, answer if isinstance(answer, Reply) else Reply(answer, kind="command"))
 
     async def _help(self, ctx: Context, argument: str) -> str:
-        return self._texts.get("help")
+        footer = await self._help_footer(ctx) if self._help_footer else ""
+        return f"{self._texts.get('help')}\n\n{footer}" if footer else self._texts.get("help")
 
     async def _reset(self, ctx: Context, argument: str) -> str:
         await self._storage.clear_history(ctx.incoming.conversation.id)
@@ -99,13 +104,15 @@ class Commands:
     async def _model(self, ctx: Context, argument: str) -> str:
         conversation = ctx.incoming.conversation.id
         prefs, _ = await self._storage.conversation(conversation)
-        current = prefs.get("model") or self._default_model
-        if not self._models:
+        models = allowed_models(ctx.route, self._models)
+        chosen = prefs.get("model")
+        current = (chosen if chosen in models else None) or ctx.route.model or self._default_model
+        if not models:
             return self._texts.get("model_fixed", current=current)
         if not argument:
-            lines = "\n".join(f"{'• ' if m == current else '  '}{m}" for m in self._models)
+            lines = "\n".join(f"{'• ' if m == current else '  '}{m}" for m in models)
             return self._texts.get("model_list", current=current, lines=lines)
-        if argument not in self._models:
+        if argument not in models:
             return self._texts.get("model_unknown", name=argument)
         await self._storage.set_pref(conversation, "model", argument, PREFS_TTL)
         return self._texts.get("model_switched", name=argument)

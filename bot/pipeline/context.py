@@ -8,9 +8,11 @@ from typing import Any, Protocol
 
 from bot.citations import Citations
 from bot.messages import Incoming, Reply
+from bot.operator import DEFAULT_ROUTE, Route
 from bot.platform import Replier
 from bot.prompts import Preset
 from bot.storage import Turn
+from bot.usage.meter import Meter
 
 
 @dataclass(slots=True)
@@ -28,9 +30,12 @@ class Context:
     reply: Reply | None = None
     delivered: bool = False
     degraded: bool = False
+    flagged: bool = False  # moderation masked or refused the answer: it is not kept in history
     outcome: str = "answered"
     citations: Citations = field(default_factory=Citations)  # passages the model was given
     history_note: str = ""  # kept with the answer in history (tool results, when configured)
+    route: Route = DEFAULT_ROUTE  # the first `routes:` entry matching this chat
+    meter: Meter = field(default_factory=Meter)  # what the model calls for this message cost
 
 
 Next = Callable[[Context], Awaitable[None]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -9,11 +10,17 @@ from collections.abc import Callable
 from bot.errors import StorageUnavailable
 from bot.messages import Reply
 from bot.pipeline.context import Context, Next, deliver
+from bot.pipeline.route import limits_for
 from bot.settings import LimitSettings
 from bot.storage import Storage
 from bot.texts import Texts
 
 log = logging.getLogger(__name__)
+
+
+def blocked_key(platform: str, user: str) -> str:
+    """The storage key of a block set from the admin API (shared by every instance)."""
+    return f"blocked:{platform}:{user}"
 
 
 class Limits:
@@ -39,31 +46,47 @@ class Limits:
             ctx.outcome = "rejected:not_allowed"
             await deliver(ctx, Reply(self._texts.get("not_allowed"), kind="notice"))
             return
-        refusal = await self._over_limit(f"{platform}:{user}")
+        # the admin API's block and the rate counters: concurrent, so one round trip's time
+        blocked, refusal = await asyncio.gather(
+            self._blocked(platform, user),
+            self._over_limit(f"{platform}:{user}", limits_for(ctx.route, self._settings)))
+        if blocked:
+            ctx.outcome = "blocked"
+            return
         if refusal:
             ctx.outcome = f"rejected:{refusal}"
             await deliver(ctx, Reply(self._texts.get(refusal), kind="notice"))
             return
         await call_next(ctx)
 
-    async def _over_limit(self, who: str) -> str | None:
-        """The text key of the limit hit, if any (fixed windows: minute and UTC day)."""
-        now = int(self._clock())
-        counters = []
-        if self._settings.per_minute:
-            counters.append(("rate_limited", f"rate:{who}:{now // 60}", 60.0,
-                             self._settings.per_minute))
-        if self._settings.per_day:
-            counters.append(("quota_exceeded", f"quota:{who}:{now // 86400}", 86400.0,
-                             self._settings.per_day))
-        if not counters:
-            return None
+    async def _blocked(self, platform: str, user: str) -> bool:
         try:
-            counts = await self._storage.incr_many([(key, ttl) for _, key, ttl, _ in counters])
-        except StorageUnavailable as exc:
-            log.warning("limits not enforced, storage unavailable: %s", exc)
-            return None  # answering is better than refusing everyone while Redis is down
-        for (text_key, _, _, limit), count in zip(counters, counts, strict=True):
-            if count > limit:
-                return text_key
+            return await self._storage.get(blocked_key(platform, user)) is not None
+        except StorageUnavailable:
+            return False  # logged by the limits below, which fail open too
+
+    async def _over_limit(self, who: str, limits: LimitSettings) -> str | None:
+        return await over_limit(self._storage, who, limits.per_minute, limits.per_day,
+                                self._clock())
+
+
+async def over_limit(storage: Storage, who: str, per_minute: int, per_day: int,
+                     now: float) -> str | None:
+    """Count one request of `who`; the text key of the limit it exceeds, if any (fixed windows:
+    the minute and the UTC day; 0 disables a limit). Used by the pipeline and by the relay."""
+    counters = []
+    if per_minute:
+        counters.append(("rate_limited", f"rate:{who}:{int(now) // 60}", 60.0, per_minute))
+    if per_day:
+        counters.append(("quota_exceeded", f"quota:{who}:{int(now) // 86400}", 86400.0, per_day))
+    if not counters:
         return None
+    try:
+        counts = await storage.incr_many([(key, ttl) for _, key, ttl, _ in counters])
+    except StorageUnavailable as exc:
+        log.warning("limits not enforced, storage unavailable: %s", exc)
+        return None  # answering is better than refusing everyone while Redis is down
+    for (text_key, _, _, limit), count in zip(counters, counts, strict=True):
+        if count > limit:
+            return text_key
+    return None

@@ -63,7 +63,8 @@ class BuildPrompt:
         except StorageUnavailable as exc:
             log.warning("answering without history: %s", exc)
             ctx.degraded, history = True, []
-        ctx.preset = self._presets.get(ctx.prefs.get("preset"))
+        # the user's /prompt choice, else the route's preset, else the default
+        ctx.preset = self._presets.get(ctx.prefs.get("preset") or ctx.route.preset)
         ctx.history = within_budget(history, self._history.max_turns, self._history.max_chars)
         system = ctx.preset.render(template_values(incoming.platform, incoming.user_name))
         ctx.messages = [
@@ -84,7 +85,7 @@ class SaveHistory:
     async def __call__(self, ctx: Context, call_next: Next) -> None:
         """Continue, then save on success."""
         await call_next(ctx)
-        if not (ctx.delivered and ctx.reply is not None and ctx.reply.kind == "answer"):
+        if ctx.flagged or not (ctx.delivered and ctx.reply is not None and ctx.reply.kind == "answer"):
             return
         turns: list[Turn] = [
             {"role": "user", "content": ctx.incoming.text},

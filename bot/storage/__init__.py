@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 
 from bot.settings import StorageSettings
-from bot.storage.base import Storage, Turn
+from bot.storage.base import Doc, Put, Storage, Turn
 from bot.storage.memory import MemoryStorage
 from bot.storage.redis import RedisStorage
 
-__all__ = ["MemoryStorage", "RedisStorage", "Storage", "Turn", "open_storage"]
+__all__ = ["Doc", "MemoryStorage", "Put", "RedisStorage", "Storage", "Turn", "open_storage"]
 
 log = logging.getLogger(__name__)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Literal, Protocol, TypedDict
 
 
@@ -11,6 +12,25 @@ class Turn(TypedDict):
 
     role: Literal["user", "assistant"]
     content: str
+
+
+@dataclass(frozen=True, slots=True)
+class Doc:
+    """A versioned document: `etag` changes on every write ("" while the document is absent)."""
+
+    key: str
+    etag: str
+    value: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Put:
+    """One write of a `swap`: allowed only while `key` still has `etag` ("" = still absent)."""
+
+    key: str
+    etag: str
+    value: str | None  # None deletes the document
+    ttl: float | None = None
 
 
 class Storage(Protocol):
@@ -68,21 +88,49 @@ class Storage(Protocol):
         """Several `incr`s (key, ttl) in one round trip; the counts in the same order."""
         ...
 
-    async def incr_claim(self, counter: str, counter_ttl: float, key: str,
-                         ttl: float) -> tuple[int, bool]:
-        """`incr(counter, counter_ttl)` and `claim(key, ttl)` in one atomic round trip."""
+
+
+
+
+    async def read_docs(self, keys: Sequence[str]) -> list[Doc]:
+        """The documents at `keys`, in order (absent ones with etag "")."""
         ...
 
-    async def set_notify(self, key: str, value: str, ttl: float, signal: str) -> None:
-        """`set(key, value, ttl)` and `notify(signal, ttl)` in one atomic round trip."""
+    async def swap_docs(self, puts: Sequence[Put], etags: Sequence[str]) -> tuple[bool, list[Doc]]:
+        """Compare-and-swap several documents at once, all or nothing.
+
+        Writes every `put` (the new etag of each is the matching `etags` item) only if each key
+        still has its expected etag, then wakes `wait_change` callers on every instance. Returns
+        (True, the written docs) or (False, the current docs, nothing changed). Keys of one swap
+        share a Redis Cluster hash tag (`{...}`).
+        """
         ...
 
-    async def notify(self, key: str, ttl: float) -> None:
-        """Raise a sticky signal that `wait` callers (on any instance) see."""
+    async def wait_change(self, key: str, etag: str, seconds: float) -> Doc:
+        """The document once its etag differs from `etag`, or as it is after `seconds`."""
         ...
 
-    async def wait(self, key: str, seconds: float) -> bool:
-        """Block until the signal is raised (True) or `seconds` pass (False)."""
+    async def start(self) -> None:
+        """Begin the background parts (the change feed); waiting also starts them on demand."""
+        ...
+
+    @property
+    def feed_connected(self) -> bool:
+        """Whether writes of other instances wake this instance's waiters right now."""
+        ...
+
+    async def set_update(self, key: str, add: Sequence[str] = (), remove: Sequence[str] = ()) -> int:
+        """Remove, then add members of a shared set and bump its version, in one atomic step
+        (a member in both lists ends up in the set); the new version. The set never expires."""
+        ...
+
+    async def set_read(self, key: str) -> tuple[int, list[str]]:
+        """The set's version (0 while it was never changed) and its members, sorted, read
+        together, so they always belong to each other."""
+        ...
+
+    async def set_version(self, key: str) -> int:
+        """The set's version alone: one small read, cheap enough to poll every few seconds."""
         ...
 
     async def hash_all(self, key: str) -> dict[str, str]:
@@ -111,3 +159,31 @@ class Storage(Protocol):
         """Release connections."""
         ...
 
+    # Hashes and capped streams, for usage counters and the audit trail. Every key of one
+    # `hincr` call must share a `{hash tag}` so the MULTI stays on one Redis Cluster slot.
+
+    async def hincr(self, updates: Sequence[tuple[str, Mapping[str, int]]], ttl: float) -> None:
+        """Increment fields of several hashes in one atomic round trip; each hash expires
+        `ttl` seconds after its first increment."""
+        ...
+
+    async def hread(
+        self, reads: Sequence[tuple[str, Sequence[str] | None]]
+    ) -> list[dict[str, str]]:
+        """Several hashes in one round trip: every field (None), or only the named fields that
+        exist; a missing hash reads as {}."""
+        ...
+
+    async def stream_add(
+        self, key: str, fields: Mapping[str, str], max_len: int, max_age: float | None = None
+    ) -> str:
+        """Append an entry to a capped stream and return its id (`<ms>-<seq>`); entries beyond
+        the newest `max_len`, or older than `max_age` seconds, are dropped."""
+        ...
+
+    async def stream_range(
+        self, key: str, start: str = "-", end: str = "+", count: int = 100, reverse: bool = False
+    ) -> list[tuple[str, dict[str, str]]]:
+        """Entries with ids from `start` to `end` (inclusive; `-`/`+` are the ends, a bare `<ms>`
+        is allowed), oldest first or newest first with `reverse`, at most `count`."""
+        ...

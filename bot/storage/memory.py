@@ -8,7 +8,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from bot.storage.base import Turn
+from bot.storage.base import Doc, Put, Turn
+
+StreamId = tuple[int, int]
 
 _SWEEP_EVERY = 1024  # writes between sweeps of expired keys, so idle keys cannot pile up
 
@@ -21,7 +23,7 @@ class MemoryStorage:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._values: dict[str, tuple[Any, float | None]] = {}
-        self._events: dict[str, tuple[asyncio.Event, int]] = {}
+        self._watchers: dict[str, set[asyncio.Future[None]]] = {}
         self._writes = 0
 
     def _live(self, key: str) -> Any:
@@ -106,44 +108,76 @@ class MemoryStorage:
         """Several increments."""
         return [await self.incr(key, ttl) for key, ttl in counters]
 
-    async def incr_claim(self, counter: str, counter_ttl: float, key: str,
-                         ttl: float) -> tuple[int, bool]:
-        """An increment and a claim (no await in between: atomic on the loop)."""
-        return await self.incr(counter, counter_ttl), await self.claim(key, ttl)
 
-    async def set_notify(self, key: str, value: str, ttl: float, signal: str) -> None:
-        """A value and a signal."""
-        await self.set(key, value, ttl)
-        await self.notify(signal, ttl)
 
-    async def notify(self, key: str, ttl: float) -> None:
-        """Raise a sticky signal."""
-        self._put(f"sig:{key}", "1", ttl)
-        entry = self._events.pop(key, None)
-        if entry is not None:
-            entry[0].set()
 
-    async def wait(self, key: str, seconds: float) -> bool:
-        """Wait for the signal."""
-        if self._live(f"sig:{key}") is not None:
-            return True
-        event, waiters = self._events.get(key) or (asyncio.Event(), 0)
-        self._events[key] = (event, waiters + 1)
+
+    def _doc(self, key: str) -> Doc:
+        item = self._live(f"doc:{key}")
+        return Doc(key, "", None) if item is None else Doc(key, item[0], item[1])
+
+    async def read_docs(self, keys: Sequence[str]) -> list[Doc]:
+        """The documents, absent ones with etag ""."""
+        return [self._doc(key) for key in keys]
+
+    async def swap_docs(self, puts: Sequence[Put], etags: Sequence[str]) -> tuple[bool, list[Doc]]:
+        """Compare-and-swap, all or nothing (no await in between: atomic on the loop)."""
+        current = [self._doc(put.key) for put in puts]
+        if any(doc.etag != put.etag for doc, put in zip(current, puts, strict=True)):
+            return False, current
+        written = []
+        for put, etag in zip(puts, etags, strict=True):
+            if put.value is None:
+                self._values.pop(f"doc:{put.key}", None)
+                written.append(Doc(put.key, "", None))
+            else:
+                self._put(f"doc:{put.key}", (etag, put.value), put.ttl)
+                written.append(Doc(put.key, etag, put.value))
+            for waiter in self._watchers.pop(put.key, ()):
+                if not waiter.done():
+                    waiter.set_result(None)
+        return True, written
+
+    async def wait_change(self, key: str, etag: str, seconds: float) -> Doc:
+        """The document once its etag is not `etag` any more, or after `seconds`."""
+        doc = self._doc(key)
+        if doc.etag != etag or seconds <= 0:
+            return doc
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._watchers.setdefault(key, set()).add(waiter)
         try:
-            await asyncio.wait_for(event.wait(), seconds)
-        except TimeoutError:
-            return self._live(f"sig:{key}") is not None
+            await asyncio.wait((waiter,), timeout=seconds)
         finally:
-            current = self._events.get(key)
-            if current is not None and current[0] is event:
-                remaining = current[1] - 1
-                # the last waiter to leave takes the event with it, so nothing accumulates
-                if remaining:
-                    self._events[key] = (event, remaining)
-                else:
-                    del self._events[key]
+            watchers = self._watchers.get(key)
+            if watchers is not None:
+                watchers.discard(waiter)
+                if not watchers:
+                    del self._watchers[key]
+        return self._doc(key)
+
+    async def start(self) -> None:
+        """Nothing runs in the background."""
+
+    @property
+    def feed_connected(self) -> bool:
+        """One process: every write wakes its waiters directly."""
         return True
 
+    async def set_update(self, key: str, add: Sequence[str] = (), remove: Sequence[str] = ()) -> int:
+        """Change the set and its version (no await in between: atomic on the loop)."""
+        version, members = self._live(f"set:{key}") or (0, frozenset())
+        changed = (members - frozenset(remove)) | frozenset(add)
+        self._put(f"set:{key}", (version + 1, changed), None)
+        return int(version) + 1
+
+    async def set_read(self, key: str) -> tuple[int, list[str]]:
+        """The version and the sorted members."""
+        version, members = self._live(f"set:{key}") or (0, frozenset())
+        return int(version), sorted(members)
+
+    async def set_version(self, key: str) -> int:
+        """The version."""
+        return int((self._live(f"set:{key}") or (0, frozenset()))[0])
     async def hash_all(self, key: str) -> dict[str, str]:
         """Every field of a hash."""
         return dict(self._live(f"hash:{key}") or {})
@@ -177,3 +211,65 @@ class MemoryStorage:
 
     async def close(self) -> None:
         """Nothing to release."""
+
+    async def hincr(self, updates: Sequence[tuple[str, Mapping[str, int]]], ttl: float) -> None:
+        """Increment hash fields (no await in between: atomic on the loop)."""
+        for key, fields in updates:
+            full = f"h:{key}"
+            item = self._values.get(full)
+            if self._live(full) is None or item is None:
+                self._put(full, {}, ttl)
+                item = self._values[full]
+            values: dict[str, int] = item[0]
+            for name, amount in fields.items():
+                values[name] = values.get(name, 0) + amount
+
+    async def hread(
+        self, reads: Sequence[tuple[str, Sequence[str] | None]]
+    ) -> list[dict[str, str]]:
+        """Copies of the hashes (or of the named fields)."""
+        results = []
+        for key, names in reads:
+            values: dict[str, int] = self._live(f"h:{key}") or {}
+            wanted = values if names is None else {n: values[n] for n in names if n in values}
+            results.append({name: str(value) for name, value in wanted.items()})
+        return results
+
+    async def stream_add(
+        self, key: str, fields: Mapping[str, str], max_len: int, max_age: float | None = None
+    ) -> str:
+        """Append with a wall-clock id, then drop what is beyond the caps."""
+        entries: list[tuple[StreamId, dict[str, str]]] = self._live(f"x:{key}") or []
+        now_ms = int(time.time() * 1000)
+        last = entries[-1][0] if entries else (0, 0)
+        entry_id = (now_ms, 0) if now_ms > last[0] else (last[0], last[1] + 1)
+        entries.append((entry_id, dict(fields)))
+        if max_age is not None:
+            oldest = now_ms - int(max_age * 1000)
+            entries = [e for e in entries if e[0][0] >= oldest]
+        self._put(f"x:{key}", entries[-max_len:] if max_len > 0 else [], None)
+        return f"{entry_id[0]}-{entry_id[1]}"
+
+    async def stream_range(
+        self, key: str, start: str = "-", end: str = "+", count: int = 100, reverse: bool = False
+    ) -> list[tuple[str, dict[str, str]]]:
+        """Entries between two ids, in either order."""
+        entries: list[tuple[StreamId, dict[str, str]]] = self._live(f"x:{key}") or []
+        low, high = _bound(start, low=True), _bound(end, low=False)
+        found = [(f"{i[0]}-{i[1]}", dict(f)) for i, f in entries if low <= i <= high]
+        return (found[::-1] if reverse else found)[:max(count, 0)]
+
+
+def _bound(text: str, low: bool) -> StreamId:
+    """A range end as Redis reads it: `-`, `+`, `<ms>`, `<ms>-<seq>`, `(` for exclusive."""
+    big = 1 << 62
+    if text in ("-", "+"):
+        return (0, 0) if text == "-" else (big, big)
+    exclusive = text.startswith("(")
+    ms, _, seq = text.lstrip("(").partition("-")
+    point = (int(ms), int(seq) if seq else (0 if low else big))
+    if not exclusive:
+        return point
+    if low:
+        return (point[0], point[1] + 1)
+    return (point[0], point[1] - 1) if point[1] > 0 else (point[0] - 1, big)

@@ -40,8 +40,19 @@ class ModelTurn:
         return message
 
 
-def calls_of(message: Any) -> tuple[ToolCall, ...]:
-    """The tool calls of a chat.completion message (lenient about missing fields)."""
+def tools_body(body: dict[str, Any], tools: Iterable[dict[str, Any]],
+               tool_choice: str | None) -> dict[str, Any]:
+    """A chat request body with `tools` offered (and `tool_choice`, when one is given)."""
+    body = {**body, "tools": list(tools)}
+    if tool_choice:
+        body["tool_choice"] = tool_choice
+    return body
+
+
+def calls_of(result: Any) -> tuple[ToolCall, ...]:
+    """The tool calls of a chat.completion body's first choice (lenient about missing fields)."""
+    choices = (result.get("choices") or [{}]) if isinstance(result, dict) else [{}]
+    message = (choices[0] or {}).get("message")
     if not isinstance(message, dict):
         return ()
     calls = []
@@ -81,6 +92,10 @@ class StreamedCalls:
                     pieces.name += function.name
                 if function.arguments:
                     pieces.arguments.append(function.arguments)
+
+    def text(self) -> str:
+        """Every name and argument piece received so far (what the model wrote, for estimates)."""
+        return "".join(p.name + "".join(p.arguments) for p in self._calls.values())
 
     def calls(self) -> tuple[ToolCall, ...]:
         """The calls in index order; a piece without a name is not a call."""

@@ -63,6 +63,23 @@ def last_tool_result(body: dict[str, Any]) -> str:
     return f"The tool said: {results[-1]}" if results else echo(body)
 
 
+# omni-moderation-latest's categories, in the order of its documented response.
+CATEGORIES = ("harassment", "harassment/threatening", "hate", "hate/threatening", "illicit",
+              "illicit/violent", "self-harm", "self-harm/intent", "self-harm/instructions",
+              "sexual", "sexual/minors", "violence", "violence/graphic")
+
+
+def moderation_result(flagged: bool) -> dict[str, Any]:
+    """One entry of `results`, as the moderation endpoint answers it (violence when flagged)."""
+    return {
+        "flagged": flagged,
+        "categories": {name: flagged and name == "violence" for name in CATEGORIES},
+        "category_scores": {name: (0.91 if flagged and name == "violence" else 0.0001)
+                            for name in CATEGORIES},
+        "category_applied_input_types": {name: ["text"] for name in CATEGORIES},
+    }
+
+
 def echo(body: dict[str, Any]) -> str:
     """Default answer: quotes the last user message so tests can see what the model got."""
     content = body["messages"][-1]["content"]
@@ -77,7 +94,9 @@ class FakeOpenAI:
 
     reply: Callable[[dict[str, Any]], str] = echo
     latency: float = 0.0
+    latency_of: Callable[[dict[str, Any]], float] | None = None  # per request, over `latency`
     chunk_size: int = 4
+    chunk_delay: float = 0.0  # seconds between two SSE deltas (lets throttled card updates show each)
     fail_next: list[int] = field(default_factory=list)  # HTTP statuses for the next requests
     midstream_error: str | None = None  # an SSE error event after the first delta
     transcript: str = "turn on the lights"
@@ -86,6 +105,10 @@ class FakeOpenAI:
     embedding_dims: int = EMBEDDING_DIMS
     embedding_fail_next: list[int] = field(default_factory=list)
     embedded: list[dict[str, Any]] = field(default_factory=list)
+    flagged_phrases: set[str] = field(default_factory=set)  # the moderation endpoint flags these
+    moderation_fail_next: list[int] = field(default_factory=list)
+    moderations: list[dict[str, Any]] = field(default_factory=list)
+    report_usage: bool = True  # False: like compatible backends that send no `usage` at all
     received: list[dict[str, Any]] = field(default_factory=list)
     uploads: list[dict[str, Any]] = field(default_factory=list)
     images: list[dict[str, Any]] = field(default_factory=list)
@@ -108,6 +131,7 @@ class FakeOpenAI:
         app.router.add_post("/v1/audio/transcriptions", self._transcribe)
         app.router.add_post("/v1/images/generations", self._image)
         app.router.add_post("/v1/embeddings", self._embeddings)
+        app.router.add_post("/v1/moderations", self._moderate)
         return app
 
     async def _embeddings(self, request: web.Request) -> web.Response:
@@ -128,6 +152,19 @@ class FakeOpenAI:
         tokens = sum(len(str(text).split()) for text in inputs)
         return web.json_response({"object": "list", "data": data, "model": body["model"],
                                   "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+
+    async def _moderate(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.moderations.append(body)
+        if self.moderation_fail_next:
+            status = self.moderation_fail_next.pop(0)
+            return web.json_response({"error": ERRORS[status]}, status=status)
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        texts = [i if isinstance(i, str) else i.get("text", "") for i in inputs]
+        results = [moderation_result(any(p.lower() in t.lower() for p in self.flagged_phrases))
+                   for t in texts]
+        return web.json_response({"id": "modr-0123456789", "model": body.get("model", ""),
+                                  "results": results})
 
     async def _transcribe(self, request: web.Request) -> web.Response:
         form = await request.post()
@@ -160,8 +197,9 @@ class FakeOpenAI:
         self.received.append(body)
         self.headers.append(dict(request.headers))
         self.request_seen.set()
-        if self.latency:
-            await asyncio.sleep(self.latency)
+        latency = self.latency_of(body) if self.latency_of is not None else self.latency
+        if latency:
+            await asyncio.sleep(latency)
         if self.fail_next:
             status = self.fail_next.pop(0)
             return web.json_response({"error": ERRORS[status]}, status=status)
@@ -173,7 +211,10 @@ class FakeOpenAI:
         text = self.reply(body)
         if body.get("stream"):
             return await self._sse(request, body, text)
-        return web.json_response(completion(body.get("model", "gpt-4o-mini"), text))
+        whole = completion(body.get("model", "gpt-4o-mini"), text)
+        if not self.report_usage:
+            del whole["usage"]
+        return web.json_response(whole)
 
     def _calls(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         """The tool calls for this request (never with tool_choice "none", as the real API)."""
@@ -216,6 +257,8 @@ class FakeOpenAI:
         events: list[dict[str, Any]] = [chunk(model, {"role": "assistant", "content": ""})]
         events += [chunk(model, {"content": piece}) for piece in pieces]
         for index, event in enumerate(events):
+            if self.chunk_delay and index > 1:
+                await asyncio.sleep(self.chunk_delay)
             await response.write(f"data: {json.dumps(event)}\n\n".encode())
             if self.midstream_error and index == 1:
                 error = {"error": {"message": self.midstream_error, "type": "server_error",
@@ -223,7 +266,7 @@ class FakeOpenAI:
                 await response.write(f"data: {json.dumps(error)}\n\n".encode())
                 return response
         await response.write(f"data: {json.dumps(chunk(model, {}, 'stop'))}\n\n".encode())
-        if (body.get("stream_options") or {}).get("include_usage"):
+        if self.report_usage and (body.get("stream_options") or {}).get("include_usage"):
             usage = {**chunk(model, {}), "choices": [],
                      "usage": {"prompt_tokens": 5, "completion_tokens": len(pieces),
                                "total_tokens": 5 + len(pieces)}}

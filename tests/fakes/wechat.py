@@ -287,7 +287,8 @@ async def wechat_api() -> AsyncIterator[FakeWeChatAPI]:
 
 async def start_wechat(start_service: Callable[..., Awaitable[Any]], api: FakeWeChatAPI | None = None,
                        mode: str = "plain", env: dict[str, str] | None = None,
-                       llm: dict[str, Any] | None = None, **wechat: Any) -> WeChatPusher:
+                       llm: dict[str, Any] | None = None, storage: dict[str, Any] | None = None,
+                       **wechat: Any) -> WeChatPusher:
     """A service with the WeChat adapter on, and a pusher aimed at it (`pusher.service`)."""
     from adapters import wechat as adapter
     from tests.conftest import base_config
@@ -297,13 +298,17 @@ async def start_wechat(start_service: Callable[..., Awaitable[Any]], api: FakeWe
         environment.update(WECHAT_ENCODING_AES_KEY=AES_KEY, WECHAT_APP_ID=APP_ID)
     if api is not None:
         environment.update(WECHAT_APP_ID=APP_ID, WECHAT_APP_SECRET=APP_SECRET, WECHAT_API_BASE=api.url)
-    config = base_config(wechat=wechat, **({"llm": llm} if llm else {}))
+    sections = {name: value for name, value in (("llm", llm), ("storage", storage)) if value}
+    config = base_config(wechat=wechat, **sections)
     service = await start_service(config=config, env=environment, adapters=[adapter.create])
     return WeChatPusher(service.url, mode=mode, http=service.http, service=service)
 
 
-async def settle(name: str = "wechat-answer") -> None:
-    """Wait for the background answer jobs to finish (awaits the tasks themselves)."""
-    jobs = [t for t in asyncio.all_tasks() if t.get_name() == name]
+SETTLING = ("wechat-answer", "job-wechat.answer", "wechat-settle")
+
+
+async def settle(*names: str) -> None:
+    """Wait for the answers being made and their settling jobs to finish (the tasks themselves)."""
+    jobs = [t for t in asyncio.all_tasks() if t.get_name() in (names or SETTLING)]
     if jobs:
         await asyncio.wait(jobs, timeout=10)

@@ -1,0 +1,97 @@
+"""The durable job of every message: it ends only when nothing is left to deliver.
+
+Recorded when a message's answer starts being made, it runs on whichever instance reads it (and
+again after a crash, on another one). It follows `record.plan`: waits while a live lease holder
+works or a delivery may still take the answer, takes the making over once a maker's lease lapsed
+(that instance died), and makes the late delivery or sends the rest of a long answer when due.
+Every step is a fenced transition, so two runs of the job at once do no harm.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from typing import Any
+
+from adapters.wechat.ledger import Ledger
+from adapters.wechat.local import Local
+from adapters.wechat.maker import Maker, new_token
+from adapters.wechat.outbox import Outbox
+from adapters.wechat.parse import Inbound
+from adapters.wechat.record import plan
+from bot.errors import StorageUnavailable
+from bot.jobs import JobQueue
+from bot.tasks import TaskOwner
+
+log = logging.getLogger(__name__)
+
+JOB = "wechat.answer"
+MAX_STEPS = 1000  # bounded: each step waits up to a lease or acts once
+WAKE_MARGIN = 0.05  # seconds past a deadline before re-planning (clock granularity)
+
+
+class Settler:
+    """Runs the `wechat.answer` job."""
+
+    def __init__(self, ledger: Ledger, local: Local, maker: Maker, outbox: Outbox,
+                 tasks: TaskOwner, jobs: JobQueue | None) -> None:
+        self._ledger = ledger
+        self._local = local
+        self._maker = maker
+        self._outbox = outbox
+        self._tasks = tasks
+        self._jobs = jobs
+        if jobs is not None:
+            jobs.register(JOB, self.run)
+
+    async def record(self, msg: Inbound) -> None:
+        """Record the job durably; if storage cannot take it, settle in this process instead."""
+        if self._jobs is not None:
+            try:
+                await self._jobs.enqueue(JOB, dataclasses.asdict(msg))
+                return
+            except StorageUnavailable as exc:
+                log.warning("wechat: the answer's job could not be recorded (%s); settling it "
+                            "in this process", exc)
+        self._tasks.spawn(self.settle(msg), name="wechat-settle")
+
+    async def run(self, payload: dict[str, Any]) -> None:
+        """The job handler."""
+        await self.settle(Inbound(**payload))
+
+    async def settle(self, msg: Inbound) -> None:
+        """Follow the record until nothing is left to deliver."""
+        for _ in range(MAX_STEPS):
+            run = self._local.get(msg.key)
+            if run is not None and run.task is not None:
+                await asyncio.shield(run.task)  # made here: no need to watch storage meanwhile
+            rec, doc = await self._ledger.read(msg)
+            now = self._ledger.clock()
+            step = plan(rec, now)
+            if step.kind == "done":
+                return
+            if step.kind == "wait":
+                wait = min(step.until - now, self._ledger.timing.lease) + WAKE_MARGIN
+                await self._ledger.wait_change(msg, doc, wait)
+                continue
+            token = new_token()
+            claimed = await self._ledger.claim(msg, token, step.kind)
+            if claimed is None:
+                continue  # someone else acted first: plan again on what is there now
+            if step.kind == "take_over":
+                log.info("wechat: taking over an answer whose maker stopped renewing its lease")
+                started = self._maker.start(msg, token)
+                assert started.task is not None
+                await asyncio.shield(started.task)
+            else:
+                held = self._local.open(msg, token)
+                self._maker.keep_alive()
+                try:
+                    if step.kind == "deliver_late":
+                        await self._outbox.deliver_late(msg, claimed, token)
+                    else:
+                        await self._outbox.send_rest(msg, claimed, token)
+                finally:
+                    self._local.close(held)
+        log.error("wechat: gave up settling a message after %d steps", MAX_STEPS)

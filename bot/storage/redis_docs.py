@@ -1,0 +1,119 @@
+"""Versioned documents on Redis: a hash {e: etag, v: value} per key, swapped by one Lua script.
+
+The script compares every key's etag first and writes only when all match (all or nothing), then
+publishes each written key on the change channel, so waiters on any instance wake at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.client import Pipeline
+
+from bot.storage.base import Doc, Put
+from bot.storage.batch import Batch
+from bot.storage.feed import ChangeFeed
+
+POLL = 0.5  # seconds between re-reads while the change feed is down
+
+# KEYS: the documents. ARGV[1]: the change channel; then five per key: expected etag, new etag,
+# "w" (write) or "d" (delete), value, TTL in ms (0: none).
+_SWAP = """
+for i = 1, #KEYS do
+  local cur = redis.call('HGET', KEYS[i], 'e') or ''
+  if cur ~= ARGV[2 + (i - 1) * 5] then
+    local out = {0}
+    for j = 1, #KEYS do
+      local d = redis.call('HMGET', KEYS[j], 'e', 'v')
+      out[#out + 1] = d[1] or ''
+      out[#out + 1] = d[2] or ''
+    end
+    return out
+  end
+end
+for i = 1, #KEYS do
+  local b = 2 + (i - 1) * 5
+  if ARGV[b + 2] == 'd' then
+    redis.call('DEL', KEYS[i])
+  else
+    redis.call('HSET', KEYS[i], 'e', ARGV[b + 1], 'v', ARGV[b + 3])
+    if tonumber(ARGV[b + 4]) > 0 then
+      redis.call('PEXPIRE', KEYS[i], ARGV[b + 4])
+    else
+      redis.call('PERSIST', KEYS[i])
+    end
+  end
+  redis.call('PUBLISH', ARGV[1], KEYS[i])
+end
+return {1}
+"""
+
+
+def _queue_read(pipe: Pipeline, call: tuple[Any, ...]) -> None:
+    pipe.hmget(call[0], "e", "v")
+
+
+def _doc(key: str, etag: Any, value: Any) -> Doc:
+    return Doc(key, "", None) if not etag else Doc(key, str(etag), str(value or ""))
+
+
+class RedisDocs:
+    """`read_docs`, `swap_docs` and `wait_change` for `RedisStorage` (keys given unprefixed)."""
+
+    def __init__(self, redis: aioredis.Redis, feed_client: aioredis.Redis, prefix: str) -> None:
+        self._prefix = f"{prefix}doc:"
+        self._channel = f"{prefix}changes"
+        self._feed_client = feed_client
+        self._feed = ChangeFeed(feed_client, self._channel)
+        script = redis.register_script(_SWAP)
+        # Calls of one loop turn share a pipeline: one round trip for many messages under load.
+        self._reads = Batch(redis, _queue_read)
+        self._swaps = Batch(redis, lambda pipe, call: script(keys=call[0], args=call[1], client=pipe))
+
+    @property
+    def feed(self) -> ChangeFeed:
+        """The change subscription (its state is part of the instance's health)."""
+        return self._feed
+
+    async def read(self, keys: Sequence[str]) -> list[Doc]:
+        """HMGET e v per key, pipelined with the other reads of this loop turn."""
+        found = await asyncio.gather(*(self._reads(self._prefix + key) for key in keys))
+        return [_doc(key, etag, value) for key, (etag, value) in zip(keys, found, strict=True)]
+
+    async def swap(self, puts: Sequence[Put], etags: Sequence[str]) -> tuple[bool, list[Doc]]:
+        """The compare-and-swap script; (written?, docs after)."""
+        args: list[Any] = [self._channel]
+        for put, etag in zip(puts, etags, strict=True):
+            ttl = 0 if put.ttl is None else max(1, int(put.ttl * 1000))
+            args += [put.etag, etag, "d" if put.value is None else "w", put.value or "", ttl]
+        reply = await self._swaps([self._prefix + put.key for put in puts], args)
+        if int(reply[0]) == 1:
+            return True, [Doc(put.key, etag if put.value is not None else "", put.value)
+                          for put, etag in zip(puts, etags, strict=True)]
+        pairs = reply[1:]
+        return False, [_doc(put.key, pairs[2 * i], pairs[2 * i + 1]) for i, put in enumerate(puts)]
+
+    async def wait_change(self, key: str, etag: str, seconds: float) -> Doc:
+        """Re-read after each wake-up of the feed (or every POLL while it is down)."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + seconds
+        full = self._prefix + key
+        while True:
+            waiter = self._feed.watch(full)  # before the read: a change after it wakes us
+            try:
+                doc = (await self.read([key]))[0]
+                remaining = end - loop.time()
+                if doc.etag != etag or remaining <= 0:
+                    return doc
+                await asyncio.wait((waiter,), timeout=remaining if self._feed.connected
+                                   else min(remaining, POLL))
+            finally:
+                self._feed.forget(full, waiter)
+
+    async def close(self) -> None:
+        """Stop the change feed and close its connection."""
+        await self._feed.close()
+        await self._feed_client.aclose()

@@ -1,0 +1,156 @@
+"""Races between instances on the WeChat records, on a fake clock, against memory and real Redis.
+
+Each test plays two or more instances through the ledger's transitions on one store; the
+compare-and-swap must let exactly one of them act, whatever the interleaving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+
+from adapters.wechat.ledger import Ledger
+from adapters.wechat.parse import Inbound
+from adapters.wechat.record import Timing
+from bot.storage import MemoryStorage, RedisStorage, Storage
+
+T = Timing(lease=20.0, retries_over=24.0)
+
+
+class Clock:
+    """A wall clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def storage(request: pytest.FixtureRequest) -> AsyncIterator[Storage]:
+    store: Storage = (MemoryStorage() if request.param == "memory"
+                      else RedisStorage(request.getfixturevalue("redis_url"), prefix="ledger:"))
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def ledger(storage: Storage, clock: Clock, customer_service: bool = False) -> Ledger:
+    return Ledger(storage, T, customer_service, record_ttl=900, queue_ttl=3600, clock=clock)
+
+
+def msg(key: str = "m1", openid: str = "o1") -> Inbound:
+    return Inbound("text", "", openid, "gh_a", key, text="q")
+
+
+async def test_concurrent_first_deliveries_elect_exactly_one_maker(storage: Storage,
+                                                                    clock: Clock) -> None:
+    books = [ledger(storage, clock) for _ in range(6)]
+    arrivals = await asyncio.gather(*(b.arrive(msg(), f"t{n}", 1) for n, b in enumerate(books)))
+    assert sorted(a.attempt for _, _, a in arrivals) == [1, 2, 3, 4, 5, 6]
+    assert [a.make for _, _, a in arrivals].count(True) == 1
+
+
+async def test_a_stalled_maker_taken_over_cannot_store_its_answer(storage: Storage,
+                                                                   clock: Clock) -> None:
+    a, b = ledger(storage, clock), ledger(storage, clock)
+    await a.arrive(msg(), "a", 1)
+    clock.now += 25  # a stalls longer than its lease
+    assert await b.claim(msg(), "b", "take_over") is not None
+    assert await a.renew(msg(), "a") is False
+    assert (await a.made(msg(), "a", lambda h: ("stale",)))[0] is None
+    rec, _ = await b.made(msg(), "b", lambda h: ("fresh",))
+    assert rec is not None
+    assert rec.parts == ("fresh",)
+
+
+async def test_two_settlers_claim_a_late_delivery_once(storage: Storage, clock: Clock) -> None:
+    a, b = ledger(storage, clock), ledger(storage, clock)
+    await a.arrive(msg(), "a", 1)
+    await a.made(msg(), "a", lambda h: ("answer",))
+    clock.now += 30
+    claims = await asyncio.gather(a.claim(msg(), "sa", "deliver_late"),
+                                  b.claim(msg(), "sb", "deliver_late"))
+    assert [c is not None for c in claims].count(True) == 1
+
+
+async def test_a_delivery_taking_the_answer_first_stops_the_late_delivery(storage: Storage,
+                                                                          clock: Clock) -> None:
+    a, b = ledger(storage, clock), ledger(storage, clock)
+    await a.arrive(msg(), "a", 1)
+    await a.made(msg(), "a", lambda h: ("answer",))
+    clock.now += 30  # a duplicate push arrives just as the retries are over
+    taken = await b.take(msg(), last=True)
+    assert taken.kind == "answer"
+    assert await a.claim(msg(), "late", "deliver_late") is None
+    await b.written(msg(), ok=True, last=True)
+    clock.now += 10
+    assert await a.claim(msg(), "late", "deliver_late") is None
+
+
+async def test_two_hand_overs_for_one_subscriber_are_both_kept(storage: Storage,
+                                                               clock: Clock) -> None:
+    book = ledger(storage, clock)
+    for key in ("m1", "m2"):
+        await book.arrive(msg(key), "maker", 1)
+        await book.made(msg(key), "maker", lambda h, k=key: (f"answer {k}",))
+    clock.now += 30
+    for key in ("m1", "m2"):
+        assert await book.claim(msg(key), f"late-{key}", "deliver_late") is not None
+    await asyncio.gather(*(book.hand_over(msg(k), f"late-{k}", [f"answer {k}"], rest=False)
+                           for k in ("m1", "m2")))
+    [doc] = await storage.read_docs(["wechat:{gh_a/o1}:handover"])
+    assert doc.value is not None
+    assert sorted(item["key"] for item in json.loads(doc.value)) == ["m1", "m2"]
+
+
+async def test_the_next_answer_takes_the_hand_over_exactly_once(storage: Storage,
+                                                                clock: Clock) -> None:
+    book = ledger(storage, clock)
+    await book.arrive(msg("m1"), "maker", 1)
+    await book.made(msg("m1"), "maker", lambda h: ("first answer",))
+    clock.now += 30
+    await book.claim(msg("m1"), "late", "deliver_late")
+    await book.hand_over(msg("m1"), "late", ["first answer"], rest=False)
+    seen: list[list[str]] = []
+
+    def compose(handed: list[dict[str, object]]) -> tuple[str, ...]:
+        seen.append([str(p) for item in handed for p in item["parts"]])  # type: ignore[attr-defined]
+        return ("second answer",)
+
+    await book.arrive(msg("m2"), "maker2", 1)
+    rec, _ = await book.made(msg("m2"), "maker2", compose)
+    assert rec is not None
+    assert seen[-1] == ["first answer"]
+    [doc] = await storage.read_docs(["wechat:{gh_a/o1}:handover"])
+    assert doc.value is None
+
+
+async def test_two_subscribers_never_share_records_or_hand_overs(storage: Storage,
+                                                                 clock: Clock) -> None:
+    book = ledger(storage, clock)
+    await book.arrive(msg("same-id", "o1"), "a", 1)
+    _, _, arrival = await book.arrive(msg("same-id", "o2"), "b", 1)
+    assert arrival.make  # the same MsgId of another subscriber is another message
+
+
+async def test_continuation_parts_are_taken_in_order_and_put_back_in_front(storage: Storage,
+                                                                         clock: Clock) -> None:
+    book = ledger(storage, clock)
+    await book.arrive(msg(), "a", 1)
+    await book.made(msg(), "a", lambda h: ("p1", "p2", "p3"))
+    await book.take(msg(), last=False)
+    await book.written(msg(), ok=True, last=False)
+    assert await book.next_more(msg()) == ("p2", 1)
+    await book.put_back_more(msg(), "p2")
+    assert await book.next_more(msg()) == ("p2", 1)
+    assert await book.next_more(msg()) == ("p3", 0)
+    assert await book.next_more(msg()) is None
