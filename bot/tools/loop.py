@@ -16,6 +16,7 @@ from bot.pipeline.reasoning import ReasoningFilter, strip_reasoning
 from bot.texts import Texts
 from bot.tools.base import Tool, ToolBox, ToolRun, spec
 from bot.tools.wire import ModelTurn
+from bot.usage import record_tool_call
 
 ToolFilter = Callable[[Tool, Context], bool]
 
@@ -54,6 +55,7 @@ class ToolLoop:
                 break
             messages.append(turn.assistant_message())
             for call in turn.calls:
+                record_tool_call(call.name)  # each round's tokens are metered by the LLM client
                 tool = tools.get(call.name)
                 label = tool.status if tool is not None else call.name
                 await ctx.replier.status(self._texts.get("tool_status", tool=label))

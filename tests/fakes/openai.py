@@ -207,7 +207,10 @@ class FakeOpenAI:
         if calls:
             if body.get("stream"):
                 return await self._sse_calls(request, body, calls)
-            return web.json_response(tool_completion(body.get("model", "gpt-4o-mini"), calls))
+            whole = tool_completion(body.get("model", "gpt-4o-mini"), calls)
+            if not self.report_usage:
+                del whole["usage"]
+            return web.json_response(whole)
         text = self.reply(body)
         if body.get("stream"):
             return await self._sse(request, body, text)
@@ -244,6 +247,8 @@ class FakeOpenAI:
                 "arguments": arguments[i:i + self.chunk_size]}}]})
                 for i in range(0, len(arguments), self.chunk_size)]
         events.append(chunk(model, {}, "tool_calls"))
+        if self.report_usage and (body.get("stream_options") or {}).get("include_usage"):
+            events.append({**chunk(model, {}), "choices": [], "usage": TOOL_USAGE})
         for event in events:
             await response.write(f"data: {json.dumps(event)}\n\n".encode())
         await response.write(b"data: [DONE]\n\n")
@@ -286,9 +291,14 @@ def completion(model: str, text: str) -> dict[str, Any]:
     }
 
 
+TOOL_USAGE = {"prompt_tokens": 7, "completion_tokens": 4, "total_tokens": 11}
+"""What a round that asks for tool calls reports (unlike a text answer's 5 and 3)."""
+
+
 def tool_completion(model: str, calls: list[dict[str, Any]]) -> dict[str, Any]:
     """A whole chat.completion that asks for tool calls."""
     body = completion(model, "")
+    body["usage"] = dict(TOOL_USAGE)
     body["choices"][0]["message"] = {"role": "assistant", "content": None, "tool_calls": calls,
                                      "refusal": None}
     body["choices"][0]["finish_reason"] = "tool_calls"
