@@ -102,6 +102,7 @@ class FakeOpenAI:
     transcript: str = "turn on the lights"
     refuse_images: bool = False
     tools: ToolScript | None = None  # answer with tool_calls when the script says so
+    tool_text: str = ""  # text the model writes in a round that also asks for tools
     embedding_dims: int = EMBEDDING_DIMS
     embedding_fail_next: list[int] = field(default_factory=list)
     embedded: list[dict[str, Any]] = field(default_factory=list)
@@ -207,7 +208,7 @@ class FakeOpenAI:
         if calls:
             if body.get("stream"):
                 return await self._sse_calls(request, body, calls)
-            whole = tool_completion(body.get("model", "gpt-4o-mini"), calls)
+            whole = tool_completion(body.get("model", "gpt-4o-mini"), calls, self.tool_text)
             if not self.report_usage:
                 del whole["usage"]
             return web.json_response(whole)
@@ -238,6 +239,8 @@ class FakeOpenAI:
         await response.prepare(request)
         model = body.get("model", "gpt-4o-mini")
         events = [chunk(model, {"role": "assistant", "content": None})]
+        events += [chunk(model, {"content": self.tool_text[i:i + self.chunk_size]})
+                   for i in range(0, len(self.tool_text), self.chunk_size)]
         for index, call in enumerate(calls):
             events.append(chunk(model, {"tool_calls": [{
                 "index": index, "id": call["id"], "type": "function",
@@ -295,12 +298,12 @@ TOOL_USAGE = {"prompt_tokens": 7, "completion_tokens": 4, "total_tokens": 11}
 """What a round that asks for tool calls reports (unlike a text answer's 5 and 3)."""
 
 
-def tool_completion(model: str, calls: list[dict[str, Any]]) -> dict[str, Any]:
-    """A whole chat.completion that asks for tool calls."""
+def tool_completion(model: str, calls: list[dict[str, Any]], text: str = "") -> dict[str, Any]:
+    """A whole chat.completion that asks for tool calls (with some text, or none)."""
     body = completion(model, "")
     body["usage"] = dict(TOOL_USAGE)
-    body["choices"][0]["message"] = {"role": "assistant", "content": None, "tool_calls": calls,
-                                     "refusal": None}
+    body["choices"][0]["message"] = {"role": "assistant", "content": text or None,
+                                     "tool_calls": calls, "refusal": None}
     body["choices"][0]["finish_reason"] = "tool_calls"
     return body
 
