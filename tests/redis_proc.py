@@ -18,12 +18,13 @@ def free_port() -> int:
 class RedisProcess:
     """Start, stop and restart a private redis-server (same port across restarts)."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, persist: bool = False) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed (Debian package redis-server)")
         self.binary = binary
         self.workdir = workdir
+        self.persist = persist  # an append-only file, so a restart keeps the data (as in production)
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -34,7 +35,8 @@ class RedisProcess:
     def start(self) -> None:
         self.proc = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir), "--protected-mode", "yes"],
+             "--appendonly", "yes" if self.persist else "no", "--appendfsync", "everysec",
+             "--dir", str(self.workdir), "--protected-mode", "yes"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
@@ -53,6 +55,11 @@ class RedisProcess:
             self.proc.terminate()
             self.proc.wait(timeout=10)
             self.proc = None
+
+    def restart(self) -> None:
+        """A graceful restart on the same port (SIGTERM: with `persist`, the data survives)."""
+        self.stop()
+        self.start()
 
     def flush(self) -> None:
         with socket.create_connection(("127.0.0.1", self.port), timeout=2) as sock:

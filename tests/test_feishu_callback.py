@@ -137,7 +137,11 @@ async def test_two_instances_on_one_redis_reply_once(
     for service in (first, second, first, second):
         body, headers = encrypted_request(event)
         posts.append(post_event(service.http, service.url, body, headers))
-    assert [status for status, _ in await asyncio.gather(*posts)] == [200] * 4
+    statuses = [status for status, _ in await asyncio.gather(*posts)]
+    # 503 for a copy arriving while another instance is still recording the message: Feishu
+    # delivers it again later, and by then it is a duplicate (acknowledged, not answered).
+    assert 200 in statuses
+    assert set(statuses) <= {200, 503}
     await settle(first.services.tasks)
     await settle(second.services.tasks)
     assert len(fake_openai.chat_calls) == 1

@@ -1,6 +1,6 @@
 """The processing path shared by the HTTP callback and the long connection.
 
-`receive` is the quick part (event_id dedup, then hand-off); `process` runs in the background:
+`receive` is the quick part (the message's claim, then the job); `process` runs in the background:
 who gets an answer, what the model sees, and the pipeline run with a card replier.
 """
 
@@ -12,6 +12,7 @@ from typing import Any
 
 from adapters.feishu.api import FeishuAPI
 from adapters.feishu.cards import CardReplier
+from adapters.feishu.claim import Claims
 from adapters.feishu.errors import FeishuError
 from adapters.feishu.parse import FeishuMessage, mentions_bot, parse_message, text_for_model
 from adapters.feishu.settings import FeishuSettings
@@ -23,7 +24,6 @@ from bot.platform import Services
 log = logging.getLogger(__name__)
 
 PLATFORM = "feishu"
-DEDUP_TTL = 8 * 3600.0  # Feishu retries for ~7.1 h (15 s, 5 min, 1 h, 6 h)
 BOT_INFO_TTL = 24 * 3600.0
 JOB = "feishu.message"
 MAX_POST_IMAGES = 4  # pictures of one post sent to a vision model
@@ -37,6 +37,7 @@ class Inbound:
         self._settings = settings
         self._api = api
         self._bot_open_id = ""
+        self._claims = Claims(services.storage)
         services.jobs.register(JOB, self._run_job)
 
     @property
@@ -44,8 +45,9 @@ class Inbound:
         """True once the service drains: new events should be left for redelivery."""
         return self._services.tasks.closing
 
-    async def receive(self, payload: dict[str, Any]) -> None:
-        """Claim the event and its message once across retries and instances, then record a job.
+    async def receive(self, payload: dict[str, Any]) -> bool:
+        """Claim the message once across redeliveries and instances, then record its job; False
+        when another instance is claiming it right now (do not acknowledge: Feishu redelivers).
 
         The job (a Redis Stream entry) survives this instance dying before it answers; a re-run
         cannot reply twice because replies carry a uuid derived from the message id, and Feishu
@@ -53,32 +55,28 @@ class Inbound:
         """
         message = parse_message(payload)
         if message is None or not message.message_id:
-            return
-        for key in (f"feishu:event:{message.event_id}" if message.event_id else "",
-                    f"feishu:message:{message.message_id}"):
-            if key and not await self._claim(key):
-                log.info("feishu: duplicate %s ignored", key)
-                return
+            return True
+        try:
+            outcome, token = await self._claims.take(message.message_id)
+        except StorageUnavailable as exc:
+            log.warning("feishu: dedup skipped, storage unavailable: %s", exc)
+            outcome, token = "mine", ""  # answering twice beats never answering
+        if outcome != "mine":
+            log.info("feishu: %s message %s", outcome, message.message_id)
+            return outcome == "duplicate"
         try:
             await self._services.jobs.enqueue(JOB, payload)
         except StorageUnavailable:
             self._services.tasks.spawn(self.process(message), name=f"feishu:{message.message_id}")
+        if token:
+            with contextlib.suppress(StorageUnavailable):  # else it lapses: a redelivery retakes it
+                await self._claims.confirm(message.message_id, token)
+        return True
 
     async def _run_job(self, payload: dict[str, Any]) -> None:
         message = parse_message(payload)
         if message is not None:
             await self.process(message)
-
-    def spawn_receive(self, payload: dict[str, Any]) -> None:
-        """`receive` as an owned background task (for the long connection's thread hand-off)."""
-        self._services.tasks.spawn(self.receive(payload), name="feishu:receive")
-
-    async def _claim(self, key: str) -> bool:
-        try:
-            return await self._services.storage.claim(key, DEDUP_TTL)
-        except StorageUnavailable as exc:
-            log.warning("feishu: event dedup skipped, storage unavailable: %s", exc)
-            return True  # answering twice beats never answering
 
     async def bot_open_id(self) -> str:
         """This bot's open_id: memo, storage, then `/bot/v3/info`; empty when Feishu cannot say."""

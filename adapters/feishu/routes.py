@@ -28,5 +28,8 @@ class Callback:
         if self._inbound.closing:
             # Shutting down: a 503 makes Feishu redeliver, to another instance or after the restart.
             raise web.HTTPServiceUnavailable(reason="shutting down")
-        await self._inbound.receive(payload)
+        if not await self._inbound.receive(payload):
+            # Another instance is taking this very message right now and may still fail to record
+            # it: not acknowledged, so Feishu delivers it again (it is a duplicate by then).
+            raise web.HTTPServiceUnavailable(reason="message being received elsewhere")
         return web.json_response({"msg": "success"})

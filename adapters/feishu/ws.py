@@ -1,8 +1,9 @@
 """Long-connection mode: lark-oapi's WebSocket client in its own thread, events handed to our loop.
 
 `lark_oapi.ws.Client.start()` blocks forever on a module-level loop captured at import
-(protocols.md 2.9 #6), so the thread gives that module a fresh loop of its own, and the handler
-only schedules `Inbound.receive` on the service's loop and returns (the ack must come fast).
+(protocols.md 2.9 #6), so the thread gives that module a fresh loop of its own. The handler runs
+`Inbound.receive` on the service's loop and waits for it (milliseconds: the claim and the job's
+record), so the ack lark-oapi sends when it returns comes only once the message is safe.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 # lark-oapi's import-time loop: kept referenced, because replacing the module global below would
 # otherwise let it be collected unclosed.
 _IMPORT_LOOP = ws_client.loop
+ACK_WITHIN = 2.5  # seconds; Feishu wants the ack within 3 s
 
 
 class LongConnection:
@@ -49,14 +51,21 @@ class LongConnection:
         self._main = loop
 
     def on_event(self, event: Any) -> None:
-        """Called on the WebSocket thread: schedule processing on the service's loop and return."""
+        """Called on the WebSocket thread: hand the event to the service's loop and wait (briefly)
+        until its job is recorded, so the ack lark-oapi sends when this returns means the message
+        is safe; raising instead makes Feishu deliver it again."""
         payload = json.loads(lark.JSON.marshal(event))
         main = self._main
         if main is None or main.is_closed():
-            log.warning("feishu: event received before start or after close, dropped")
-            return
-        spawn = self._inbound.spawn_receive
-        main.call_soon_threadsafe(spawn, payload)
+            raise RuntimeError("feishu: event received before start or after close")
+        received = asyncio.run_coroutine_threadsafe(self._inbound.receive(payload), main)
+        try:
+            accepted = received.result(timeout=ACK_WITHIN)
+        except TimeoutError:
+            received.cancel()
+            raise RuntimeError("feishu: the event could not be recorded in time") from None
+        if not accepted:
+            raise RuntimeError("feishu: the message is being received by another instance")
 
     async def start(self) -> None:
         """Start the client thread (daemon: it has no clean stop of its own)."""
