@@ -23,6 +23,7 @@ from bot.settings import Settings
 from bot.storage import open_storage
 from bot.tasks import TaskOwner
 from bot.texts import Texts
+from bot.tools.setup import build_tools
 from bot.usage import UsageLedger
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,12 @@ async def create_services(settings: Settings) -> Services:
     texts = Texts(settings.texts)
     ledger = UsageLedger(storage, settings.operator.usage_retention_days)
     auditor = Auditor(storage, settings.operator.audit)
+    knowledge = None
+    if settings.knowledge.enabled:
+        from bot.knowledge.base import KnowledgeBase  # numpy only for services that use it
+
+        knowledge = KnowledgeBase(settings.knowledge, storage, llm)
+    tools, mcp = build_tools(settings, llm, texts, knowledge)
     # One session for every platform API and the relay; aiohttp's default of 100 connections
     # would cap the relay at 50 msg/s with a 2 s upstream.
     http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30, connect=10),
@@ -56,16 +63,20 @@ async def create_services(settings: Settings) -> Services:
         await storage.close()
         raise
     pipeline = Pipeline(build_steps(settings, storage, llm, presets, texts, metrics, moderation,
-                                    ledger, auditor))
+                                    ledger, auditor, knowledge, tools))
     tasks = TaskOwner()
     jobs = open_jobs(settings.storage, tasks)
+    if mcp is not None:
+        mcp.start()  # tools appear as their servers connect; start-up never waits for them
     return Services(settings, storage, llm, pipeline, presets, tasks, jobs, metrics, texts, http,
-                    moderation, ledger, auditor, PresetReloader(presets, storage))
+                    moderation, ledger, auditor, PresetReloader(presets, storage), knowledge, mcp)
 
 
 async def close_services(services: Services, drain_seconds: float = DRAIN_SECONDS) -> None:
     """Finish background work within the bound, then release every client."""
     await services.tasks.drain(drain_seconds)
+    if services.mcp is not None:
+        await services.mcp.close()
     await services.moderation.stop()
     await services.llm.close()
     await services.http.close()

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from bot.app import build_app, close_services, create_services, make_adapters
 from bot.errors import BotError, ConfigError, StorageUnavailable, UpstreamError
-from bot.messages import Conversation, Incoming, Reply
+from bot.messages import Conversation, Incoming, Reply, Source
 from bot.moderation import command as moderation_command
 from bot.moderation.command import ACTIONS
 from bot.operator_cli import audit_export, operator_checks
@@ -33,6 +33,13 @@ def _parser() -> argparse.ArgumentParser:
     chat = commands.add_parser("chat", help="chat with the pipeline in this terminal")
     chat.add_argument("--user", default="local")
     commands.add_parser("check", help="validate the config and try every dependency")
+    kb = commands.add_parser("kb", help="the knowledge base: sync the folder, search it")
+    kb_commands = kb.add_subparsers(dest="kb_command", required=True)
+    sync = kb_commands.add_parser("sync", help="index new and changed files, drop deleted ones")
+    sync.add_argument("--dir", type=Path, help="the folder (default knowledge.dir / KNOWLEDGE_DIR)")
+    search = kb_commands.add_parser("search", help="print the passages that best match QUERY")
+    search.add_argument("query")
+    search.add_argument("--top", type=int, help="how many (default knowledge.top_k)")
     terms = commands.add_parser("moderation", help="change or try the shared term list")
     terms.add_argument("action", choices=ACTIONS)
     terms.add_argument("text", nargs="*", help="terms to add or remove; the text to test")
@@ -41,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
         "export", help="print the audit entries since a date as JSONL")
     export.add_argument("--since", required=True, help="2024-05-01, a date-time or Unix seconds")
     export.add_argument("--until", help="the same; default: now")
-    for sub in (serve, chat, commands.choices["check"], terms, export):
+    for sub in (serve, chat, commands.choices["check"], sync, search, terms, export):
         sub.add_argument("--config", type=Path, help="config file (default ./config.yaml)")
     return parser
 
@@ -67,6 +74,12 @@ def main(argv: Sequence[str], factories: Sequence[AdapterFactory]) -> int:
             return asyncio.run(serve(settings, factories, args.host, args.port))
         if args.command == "chat":
             return asyncio.run(chat(settings, args.user))
+        if args.command == "kb":
+            from bot.knowledge import cli as kb  # numpy and the converters only when asked for
+
+            if args.kb_command == "sync":
+                return asyncio.run(kb.kb_sync(settings, args.dir))
+            return asyncio.run(kb.kb_search(settings, args.query, args.top))
         if args.command == "moderation":
             return asyncio.run(moderation(settings, args.action, args.text))
         if args.command == "audit":
@@ -115,8 +128,8 @@ class TerminalReplier:
     def __init__(self) -> None:
         self._streamed = False
 
-    def format(self, markdown: str) -> str:
-        """Terminals show markdown fine."""
+    def format(self, markdown: str, sources: Sequence[Source] = ()) -> str:
+        """Terminals show markdown fine; sources are printed after the answer."""
         return markdown
 
     async def started(self) -> None:
@@ -128,6 +141,10 @@ class TerminalReplier:
         sys.stdout.write(text)
         sys.stdout.flush()
 
+    async def status(self, text: str) -> None:
+        """Work in progress goes to stderr, so a piped answer stays clean."""
+        sys.stderr.write(f"[{text}]\n")
+
     async def retract(self) -> None:
         """A terminal cannot take printed text back: end the line and say so."""
         if self._streamed:
@@ -136,10 +153,12 @@ class TerminalReplier:
         self._streamed = False
 
     async def send(self, reply: Reply) -> None:
-        """End the line (or print a whole reply that did not stream)."""
+        """End the line (or print a whole reply that did not stream), then the sources."""
         if not self._streamed or not reply.ok or reply.kind == "refused":
             sys.stdout.write(("\n" if self._streamed else "") + reply.text)
         sys.stdout.write("\n")
+        for source in reply.sources:
+            sys.stdout.write(f"[{source.number}] {source.label}{' ' + source.url if source.url else ''}\n")
         sys.stdout.flush()
 
 
@@ -186,6 +205,8 @@ async def check(settings: Settings, factories: Sequence[AdapterFactory]) -> int:
         results.extend(await services.moderation.probe())
         results.append(Check("prompts", True, f"{len(services.presets.names())} preset(s), "
                              f"default {services.presets.default!r}"))
+        results.extend(await _check_knowledge(services))
+        results.extend(await _check_mcp(services))
         results.extend(operator_checks(services))
         for adapter in make_adapters(services, factories):
             results.extend(await adapter.check())
@@ -206,6 +227,35 @@ async def _check_llm(services: Services) -> Check:
     except UpstreamError as exc:
         return Check(name, False, f"{exc.kind}: {exc}")
     return Check(name, True, "answered")
+
+
+async def _check_knowledge(services: Services) -> list[Check]:
+    if services.knowledge is None:
+        return []
+    name = f"knowledge {services.settings.knowledge.dir}"
+    try:
+        await services.knowledge.index.refresh()
+    except StorageUnavailable as exc:
+        return [Check(name, False, f"the shared index cannot be read ({exc})")]
+    size = services.knowledge.index.size
+    if not size:
+        return [Check(name, False, "no passages indexed: run `python -m bot kb sync`")]
+    return [Check(name, True, f"{size} passages, {services.settings.knowledge.mode} mode")]
+
+
+async def _check_mcp(services: Services) -> list[Check]:
+    """Connect to each MCP server and list the tools it offers (after the allow-list)."""
+    if services.mcp is None:
+        return []
+    results = []
+    for server in services.mcp.servers:
+        name = f"MCP server {server.name}"
+        if await server.ready():
+            tools = ", ".join(t.name for t in server.tools()) or "no tools allowed"
+            results.append(Check(name, True, f"{len(server.tools())} tool(s): {tools}"))
+        else:
+            results.append(Check(name, False, server.error or "did not connect in time"))
+    return results
 
 
 async def _check_storage(services: Services) -> Check:

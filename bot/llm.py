@@ -8,20 +8,25 @@ import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import openai
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from bot.errors import UpstreamError
+from bot.llm_wire import AUTH, Message, answer_of, chat_body, map_error
 from bot.messages import Image
 from bot.metrics import Metrics
 from bot.settings import LLMSettings
+from bot.tools.wire import ModelTurn, StreamedCalls, calls_of, tools_body
 from bot.usage import meter
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from bot.embeddings import Embeddings
 
-Message = dict[str, Any]
+__all__ = ["Completion", "LLMClient", "Message", "OpenAILLM", "map_error"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,54 +68,27 @@ class LLMClient(Protocol):
         `seconds`."""
         ...
 
+    async def complete_tools(
+        self, messages: Sequence[Message], tools: Sequence[Message], *, model: str | None = None,
+        temperature: float | None = None, tool_choice: str | None = None,
+    ) -> ModelTurn:
+        """One whole answer that may ask for tool calls instead of (or besides) text."""
+        ...
+
+    def stream_tools(
+        self, messages: Sequence[Message], tools: Sequence[Message], *, model: str | None = None,
+        temperature: float | None = None, tool_choice: str | None = None,
+    ) -> AsyncIterator[str | ModelTurn]:
+        """Text deltas as they come, then one `ModelTurn` with the whole text, calls and usage."""
+        ...
+
+    async def embed(self, texts: Sequence[str], model: str, dimensions: int = 0) -> Embeddings:
+        """Embedding vectors for `texts`, one request."""
+        ...
+
     async def close(self) -> None:
         """Release the HTTP client."""
         ...
-
-
-# The SDK's own chat.completions.create sends with bearer auth through this request option.
-_AUTH: openai.RequestOptions = {"security": {"bearer_auth": True}}
-
-
-def _answer_of(result: Any) -> tuple[str, Any]:
-    """The first choice's text and the usage of a chat.completion body (lenient: some compatible
-    backends omit fields or send nulls)."""
-    if not isinstance(result, dict):
-        raise UpstreamError(f"unexpected completion body: {type(result).__name__}", kind="llm_server")
-    choices = result.get("choices") or [{}]
-    message = (choices[0] or {}).get("message") or {}
-    content = message.get("content") if isinstance(message, dict) else None
-    return (content if isinstance(content, str) else ""), result.get("usage")
-
-
-def map_error(exc: Exception) -> UpstreamError:
-    """The one place an OpenAI SDK error becomes our error kind (and a log-safe detail)."""
-    code = getattr(exc, "code", None)
-    if isinstance(exc, openai.APITimeoutError):
-        # A connect timeout means the host cannot be reached (the aiohttp transport also
-        # reports a refused connection this way); a read timeout means the model is slow.
-        connect = type(exc.__cause__).__name__ == "ConnectTimeout"
-        kind = "llm_unreachable" if connect else "llm_timeout"
-    elif isinstance(exc, openai.APIConnectionError):
-        kind = "llm_unreachable"
-    elif isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
-        kind = "llm_auth"
-    elif isinstance(exc, openai.RateLimitError):
-        kind = "llm_quota" if code == "insufficient_quota" else "llm_rate_limit"
-    elif isinstance(exc, openai.BadRequestError):
-        kind = {"context_length_exceeded": "llm_context_length",
-                "content_policy_violation": "llm_content_filter",
-                "moderation_blocked": "llm_content_filter"}.get(str(code), "llm_bad_request")
-    elif isinstance(exc, openai.NotFoundError):
-        kind = "llm_bad_request"  # usually a wrong model name
-    elif isinstance(exc, openai.APIStatusError):
-        kind = "llm_server" if exc.status_code >= 500 else "llm_bad_request"
-    else:
-        kind = "llm_server"  # mid-stream APIError and the like
-    status = getattr(exc, "status_code", None)
-    message = getattr(exc, "message", None) or type(exc).__name__
-    detail = f"{type(exc).__name__} status={status} code={code}: {message}"
-    return UpstreamError(detail[:500], kind=kind)
 
 
 class OpenAILLM:
@@ -135,18 +113,7 @@ class OpenAILLM:
 
     def _body(self, messages: Sequence[Message], model: str | None, temperature: float | None,
               stream: bool) -> dict[str, Any]:
-        """The request body, sent as is: `chat.completions.create` would first walk every message
-        through the SDK's TypedDict transform, which cost ~6 ms of CPU per call with a 40-turn
-        history (bench/: 67% of the service's CPU); our dicts are already in the wire shape."""
-        body: dict[str, Any] = {
-            "messages": list(messages), "model": model or self._settings.model, "stream": stream,
-            "temperature": self._settings.temperature if temperature is None else temperature,
-        }
-        if self._settings.max_tokens:
-            body["max_tokens"] = self._settings.max_tokens
-        if stream:
-            body["stream_options"] = {"include_usage": True}
-        return body
+        return chat_body(self._settings, messages, model, temperature, stream)
 
     def _count(self, usage: Any) -> tuple[int, int]:
         if usage is None:
@@ -168,55 +135,90 @@ class OpenAILLM:
             meter.record_tokens(body["model"], meter.estimate_tokens(body["messages"]),
                                 meter.estimate_tokens(answer), estimated=True)
 
+    async def _whole(self, body: dict[str, Any]) -> Any:
+        """A non-streaming completion as plain JSON (cast_to=object): building the typed
+        ChatCompletion model cost ~0.2 ms of CPU per call and we read a few fields of it."""
+        started = time.monotonic()
+        async with self._slots:
+            try:
+                result = await self._client.post(
+                    "/chat/completions", cast_to=object, options=AUTH, body=body)
+            except openai.OpenAIError as exc:
+                raise map_error(exc) from exc
+        self._metrics.llm_latency.labels("whole").observe(time.monotonic() - started)
+        return result
+
     async def complete(
         self, messages: Sequence[Message], *, model: str | None = None,
         temperature: float | None = None,
     ) -> Completion:
         """One non-streaming chat completion."""
-        started = time.monotonic()
-        async with self._slots:
-            try:
-                # The plain JSON (cast_to=object): building the typed ChatCompletion model cost
-                # ~0.2 ms of CPU per call and we read two fields of it.
-                body = self._body(messages, model, temperature, stream=False)
-                result = await self._client.post(
-                    "/chat/completions", cast_to=object, options=_AUTH, body=body)
-            except openai.OpenAIError as exc:
-                raise map_error(exc) from exc
-        self._metrics.llm_latency.labels("whole").observe(time.monotonic() - started)
-        text, usage = _answer_of(result)
+        body = self._body(messages, model, temperature, stream=False)
+        text, usage = answer_of(await self._whole(body))
         prompt, completion = self._count(usage)
         self._meter(body, None if usage is None else (prompt, completion), text)
         return Completion(text, prompt, completion)
 
-    async def stream(
+    async def complete_tools(
+        self, messages: Sequence[Message], tools: Sequence[Message], *, model: str | None = None,
+        temperature: float | None = None, tool_choice: str | None = None,
+    ) -> ModelTurn:
+        """One non-streaming completion with `tools` offered: its text, calls and usage."""
+        body = tools_body(self._body(messages, model, temperature, False), tools, tool_choice)
+        result = await self._whole(body)
+        text, usage = answer_of(result)
+        calls = calls_of(result)
+        prompt, completion = self._count(usage)
+        produced = text + "".join(call.name + call.arguments for call in calls)
+        self._meter(body, None if usage is None else (prompt, completion), produced)
+        return ModelTurn(text, calls, prompt, completion)
+
+    def stream(
         self, messages: Sequence[Message], *, model: str | None = None,
         temperature: float | None = None,
     ) -> AsyncIterator[str]:
         """Content deltas; reasoning deltas and the usage-only chunk are not content."""
+        deltas = self._stream(self._body(messages, model, temperature, stream=True), None)
+        return cast("AsyncIterator[str]", deltas)  # without a call collector: text only
+
+    def stream_tools(
+        self, messages: Sequence[Message], tools: Sequence[Message], *, model: str | None = None,
+        temperature: float | None = None, tool_choice: str | None = None,
+    ) -> AsyncIterator[str | ModelTurn]:
+        """Content deltas, then the turn: tool-call pieces are joined by their `index`."""
+        body = tools_body(self._body(messages, model, temperature, True), tools, tool_choice)
+        return self._stream(body, StreamedCalls())
+
+    async def _stream(self, body: dict[str, Any],
+                      calls: StreamedCalls | None) -> AsyncIterator[str | ModelTurn]:
+        """A streamed completion's content deltas; with `calls`, a `ModelTurn` ends it."""
         started = time.monotonic()
-        body = self._body(messages, model, temperature, stream=True)
         reported: tuple[int, int] | None = None
-        streamed: list[str] = []  # only for estimating the usage of endpoints that send none
+        streamed: list[str] = []  # for the turn, and for estimating usage when none is sent
         async with self._slots:
             try:
                 chunks = await self._client.post(
-                    "/chat/completions", cast_to=ChatCompletion, options=_AUTH, body=body,
+                    "/chat/completions", cast_to=ChatCompletion, options=AUTH, body=body,
                     stream=True, stream_cls=openai.AsyncStream[ChatCompletionChunk],
                 )
                 async for chunk in chunks:
                     if chunk.usage is not None:
                         reported = self._count(chunk.usage)
                     for choice in chunk.choices or ():  # [] or None on the usage chunk
+                        if calls is not None and choice.delta and choice.delta.tool_calls:
+                            calls.feed(choice.delta.tool_calls)
                         if choice.delta and choice.delta.content:
                             streamed.append(choice.delta.content)
                             yield choice.delta.content
             except openai.OpenAIError as exc:
                 raise map_error(exc) from exc
             finally:  # what was produced was paid for, even when the stream broke off
-                if streamed or reported is not None:
-                    self._meter(body, reported, "".join(streamed))
+                produced = "".join(streamed) + (calls.text() if calls is not None else "")
+                if produced or reported is not None:
+                    self._meter(body, reported, produced)
         self._metrics.llm_latency.labels("stream").observe(time.monotonic() - started)
+        if calls is not None:
+            yield ModelTurn("".join(streamed), calls.calls(), *(reported or (0, 0)))
 
     async def transcribe(self, audio: bytes, filename: str, mime: str) -> str:
         """One transcription (multipart upload)."""
@@ -261,6 +263,23 @@ class OpenAILLM:
             return ()
         named = first.categories.model_dump(by_alias=True)
         return tuple(sorted(name for name, on in named.items() if on)) or ("flagged",)
+
+    async def embed(self, texts: Sequence[str], model: str, dimensions: int = 0) -> Embeddings:
+        """`POST /embeddings` with base64 vectors (a quarter of the JSON floats' bytes)."""
+        body: dict[str, Any] = {"model": model, "input": list(texts), "encoding_format": "base64"}
+        if dimensions:
+            body["dimensions"] = dimensions
+        async with self._slots:
+            try:
+                result = await self._client.post("/embeddings", cast_to=object, options=AUTH,
+                                                 body=body)
+            except openai.OpenAIError as exc:
+                raise map_error(exc) from exc
+        from bot.embeddings import embeddings_of  # numpy only for services that embed
+
+        embeddings = embeddings_of(result, len(texts))
+        self._metrics.tokens.labels("embedding").inc(embeddings.prompt_tokens)
+        return embeddings
 
     async def close(self) -> None:
         """Close the HTTP client."""

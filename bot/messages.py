@@ -64,6 +64,22 @@ class Image:
     mime: str = "image/png"
 
 
+@dataclass(frozen=True, slots=True)
+class Source:
+    """A passage an answer drew on, numbered as the answer cites it (`[n]`); each platform
+    renders the list its own way (footnotes, a card section, a JSON field)."""
+
+    number: int
+    document: str  # the file's path inside the knowledge folder
+    section: str = ""  # heading path ("Install › Linux") or page ("p. 3")
+    url: str = ""  # a link to the document, when the operator published them
+
+    @property
+    def label(self) -> str:
+        """`document › section`, or the document alone."""
+        return f"{self.document} › {self.section}" if self.section else self.document
+
+
 ReplyKind = Literal["answer", "command", "notice", "refused", "error"]
 """`refused`: a content-policy refusal (moderation), said in friendly words; not a failure."""
 
@@ -75,6 +91,7 @@ class Reply:
     text: str
     kind: ReplyKind = "answer"
     images: tuple[Image, ...] = ()
+    sources: tuple[Source, ...] = ()
 
     @property
     def ok(self) -> bool:

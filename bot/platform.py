@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Protocol
 from aiohttp import ClientSession, web
 
 from bot.jobs import JobQueue
-from bot.messages import Incoming, Reply
+from bot.messages import Incoming, Reply, Source
 from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.storage import Storage
@@ -18,11 +18,13 @@ from bot.texts import Texts
 
 if TYPE_CHECKING:
     from bot.audit import Auditor
+    from bot.knowledge.base import KnowledgeBase
     from bot.llm import LLMClient
     from bot.moderation import Moderation
     from bot.pipeline import Pipeline
     from bot.prompts import Presets
     from bot.reload import PresetReloader
+    from bot.tools.mcp import McpHub
     from bot.usage import UsageLedger
 
 
@@ -32,8 +34,9 @@ class Replier(Protocol):
     streams: bool
     """True when the platform shows the answer growing (deltas are worth sending)."""
 
-    def format(self, markdown: str) -> str:
-        """Turn the model's markdown into what this platform shows."""
+    def format(self, markdown: str, sources: Sequence[Source] = ()) -> str:
+        """Turn the model's markdown into what this platform shows; platforms that cite inside the
+        text (footnotes) add `sources` here, the others show `Reply.sources` when sending."""
         ...
 
     async def started(self) -> None:
@@ -42,6 +45,11 @@ class Replier(Protocol):
 
     async def delta(self, text: str) -> None:
         """More answer text (only called when `streams` is True)."""
+        ...
+
+    async def status(self, text: str) -> None:
+        """A short line about work in progress ("🔧 searching…"), replaced by the next delta or
+        status; platforms that cannot show one ignore it."""
         ...
 
     async def retract(self) -> None:
@@ -81,6 +89,8 @@ class Services:
     ledger: UsageLedger  # the day's usage counters (the admin API reads them)
     auditor: Auditor
     reloader: PresetReloader
+    knowledge: KnowledgeBase | None = None
+    mcp: McpHub | None = None
 
     async def handle(self, incoming: Incoming, replier: Replier) -> None:
         """Run one message through the pipeline."""

@@ -26,6 +26,7 @@ class Preset:
     system: str
     model: str | None = None
     temperature: float | None = None
+    knowledge: str = "on"  # on: use the documents | strict: only them | off: never
 
     def render(self, values: Mapping[str, str]) -> str:
         """The system prompt with `{{date}}`-style variables filled; unknown ones stay as written."""
@@ -60,12 +61,18 @@ def parse_preset(path: Path, text: str) -> Preset:
     ):
         raise PresetError(f"temperature must be a number from 0 to 2, got {temperature!r}")
     model = meta.get("model")
+    knowledge = str(meta.get("knowledge", "on")).lower()
+    if isinstance(meta.get("knowledge"), bool):
+        knowledge = "on" if meta["knowledge"] else "off"
+    if knowledge not in {"on", "off", "strict"}:
+        raise PresetError(f"knowledge must be on, off or strict, got {meta.get('knowledge')!r}")
     return Preset(
         name=name,
         description=str(meta.get("description") or "").strip(),
         system=body,
         model=str(model) if model else None,
         temperature=None if temperature is None else float(temperature),
+        knowledge=knowledge,
     )
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.config import Secret, Section, root_section
+from bot.feature_settings import KnowledgeSettings, ToolSettings, knowledge_settings, tool_settings
 from bot.operator import OperatorSettings, operator_settings
 
 
@@ -106,6 +107,8 @@ class Settings:
     api_keys: tuple[Secret, ...]
     texts: Mapping[str, str]
     log_level: str
+    knowledge: KnowledgeSettings = field(default_factory=KnowledgeSettings)
+    tools: ToolSettings = field(default_factory=ToolSettings)
     operator: OperatorSettings = field(default_factory=OperatorSettings)
 
 
@@ -197,6 +200,8 @@ def from_section(root: Section) -> Settings:
         log_level=root.section("log").choice(
             "level", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"), env="BOT_LOG_LEVEL"
         ),
+        knowledge=knowledge_settings(root.section("knowledge")),
+        tools=tool_settings(root.section("tools")),
         operator=operator_settings(root),
     )
 

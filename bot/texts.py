@@ -63,6 +63,17 @@ DEFAULTS: dict[str, str] = {
     "moderation_output": "Sorry, I can't share that answer. Please ask something else.",
     "moderation_unavailable": "Sorry, I can't answer right now. Please try again in a moment.",
     "error_internal": "Sorry, something went wrong on my side. Please try again.",
+    "kb_unknown": "I could not find anything about that in the documents I have, so I do not "
+    "know. Try asking in other words.",
+    "kb_prompt": "Passages from the operator's documents that may help with the next message. "
+    "Use them when they are relevant and cite each one you use by its number in square brackets, "
+    "like [1].",
+    "kb_prompt_strict": "Answer only from the passages below and cite each one you use by its "
+    "number in square brackets, like [1]. If they do not contain the answer, say that you do not "
+    "know; never make one up.",
+    "kb_tool_strict": "Answer only from what the search_knowledge tool finds, citing passages by "
+    "their numbers like [1]. If it finds nothing relevant, say that you do not know.",
+    "tool_status": "🔧 {tool}…",
 }
 
 

@@ -11,7 +11,7 @@ from adapters import feishu
 from bot.texts import DEFAULTS
 from tests.conftest import RunningService, StartService, base_config
 from tests.fakes.feishu import FakeFeishu, encrypted_request, feishu_env, message_event, post_event, settle
-from tests.fakes.openai import FakeOpenAI
+from tests.fakes.openai import FakeOpenAI, call_once
 from tests.fakes.wechat import start_wechat, text_xml
 from tests.test_moderation import words_file
 
@@ -83,6 +83,24 @@ async def test_a_card_flagged_after_streaming_ends_with_the_refusal(
     assert any("dangerous" in text for text in shown[:-1])  # part of it was shown, then replaced
     assert shown[-1] == DEFAULTS["moderation_output"]
     assert fake_feishu.calls[-1].op == "card_settings"
+
+
+async def test_a_tool_status_line_on_the_card_shows_only_moderated_answer_text(
+    start_service: StartService, fake_feishu: FakeFeishu, fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    fake_openai.tools = call_once("current_time", {})
+    fake_openai.chunk_size = 3
+    fake_openai.tool_text = "The confidential clock says"  # streamed before the tool call
+    fake_openai.reply = lambda body: "it is late."
+    config = base_config(tools={"enabled": True}, moderation={"words_file": words_file(tmp_path)},
+                         feishu={"retry_backoff": 0.01, "card_updates_per_second": 5})
+    service = await start_service(config=config, env=feishu_env(fake_feishu),
+                                  adapters=[feishu.create])
+    await send(service, "what time is it?")
+    shown = card_texts(fake_feishu)
+    assert "The ************ clock says\n\n*🔧 checking the time…*" in shown  # the status as is
+    assert shown[-1] == "The ************ clock says\n\nit is late."
+    assert not any(fragment in text for text in shown for fragment in FRAGMENTS)
 
 
 async def test_a_refused_feishu_message_gets_the_refusal_and_no_model_call(

@@ -338,3 +338,33 @@ async def test_stream_range_takes_millisecond_bounds(storage: Storage) -> None:
 
 async def test_stream_range_of_a_missing_stream_is_empty(storage: Storage) -> None:
     assert await storage.stream_range("nothing", reverse=True) == []
+async def test_hash_all_of_a_missing_hash_is_empty(storage: Storage) -> None:
+    assert await storage.hash_all("{kb}:files") == {}
+
+
+async def test_hash_update_sets_fields_of_several_hashes_and_counts(storage: Storage) -> None:
+    first = await storage.hash_update([("{kb}:a", {"x": "1", "y": "2"}), ("{kb}:b", {"z": "3"})],
+                                      "{kb}:version")
+    second = await storage.hash_update([("{kb}:a", {"x": "10"})], "{kb}:version")
+    assert (first, second) == (1, 2)
+    assert await storage.hash_all("{kb}:a") == {"x": "10", "y": "2"}
+    assert await storage.get("{kb}:version") == "2"
+
+
+async def test_hash_update_with_none_deletes_a_field(storage: Storage) -> None:
+    await storage.hash_update([("{kb}:a", {"x": "1", "y": "2"})], "{kb}:version")
+    await storage.hash_update([("{kb}:a", {"x": None, "missing": None})], "{kb}:version")
+    assert await storage.hash_all("{kb}:a") == {"y": "2"}
+
+
+async def test_hash_get_reads_fields_of_several_hashes_in_order(storage: Storage) -> None:
+    await storage.hash_update([("{kb}:a", {"x": "1"}), ("{kb}:b", {"y": "✓ 2"})], "{kb}:version")
+    assert await storage.hash_get([("{kb}:a", ["x", "nope"]), ("{kb}:b", ["y"]), ("{kb}:c", [])]) \
+        == [["1", None], ["✓ 2"], []]
+
+
+async def test_concurrent_hash_updates_each_count_once(storage: Storage) -> None:
+    counts = await asyncio.gather(*(storage.hash_update([("{kb}:a", {f"f{n}": "v"})], "{kb}:v")
+                                    for n in range(10)))
+    assert sorted(counts) == list(range(1, 11))
+    assert len(await storage.hash_all("{kb}:a")) == 10

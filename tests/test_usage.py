@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 
+from bot.usage.meter import estimate_tokens
 from tests.admin_helpers import ADMIN_KEY, admin_get, ask
 from tests.conftest import StartService, base_config
-from tests.fakes.openai import FakeOpenAI
+from tests.fakes.openai import TOOL_USAGE, FakeOpenAI, call_once
 
 ENV = {"BOT_ADMIN_KEYS": ADMIN_KEY}
 
@@ -112,8 +113,8 @@ async def test_a_message_with_several_model_rounds_and_tool_calls_counts_once_wi
     redis_url: str,
 ) -> None:
     """The hooks a tool-calling answer uses (bot/usage/meter.py): each model round reports its
-    tokens and each tool call is recorded; the tool loop itself is not on this branch, so its
-    two rounds are played here by the step below the usage step, on two instances."""
+    tokens and each tool call is recorded; here two rounds are played by the step below the
+    usage step, on two instances sharing Redis (the real tool loop is the test below)."""
     from bot.messages import Conversation, Incoming
     from bot.pipeline import Context, Pipeline
     from bot.pipeline.account import Account
@@ -138,3 +139,35 @@ async def test_a_message_with_several_model_rounds_and_tool_calls_counts_once_wi
         for store in stores:
             await store.close()
     assert counts["feishu:ou_a"]["gpt-4o"] == {"in": 640, "out": 160, "tools": 2, "msgs": 2}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_tool_using_answer_counts_the_tokens_of_every_round_and_its_tool_call(
+    start_service: StartService, fake_openai: FakeOpenAI, stream: bool
+) -> None:
+    fake_openai.tools = call_once("current_time", {})
+    fake_openai.reply = lambda body: "It is noon."  # 3 SSE pieces of 4: 3 tokens either way
+    config = base_config(tools={"enabled": True})
+    service = await start_service(config=config, env=ENV)
+    await ask(service, "alice", "what time is it?", stream=stream)
+    assert len(fake_openai.chat_calls) == 2  # the round asking for the tool, then the answer
+    alice = row(await admin_get(service, "/admin/api/usage?by=user"), "webhook:alice")
+    assert (alice["messages"], alice["tool_calls"]) == (1, 1)
+    assert (alice["tokens_in"], alice["tokens_out"]) == (
+        TOOL_USAGE["prompt_tokens"] + 5, TOOL_USAGE["completion_tokens"] + 3)
+    assert alice["estimated_in"] == alice["estimated_out"] == 0
+
+
+async def test_a_tool_round_without_reported_usage_is_estimated_too(
+    start_service: StartService, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.report_usage = False
+    fake_openai.tools = call_once("current_time", {})
+    fake_openai.reply = lambda body: "It is noon."
+    service = await start_service(config=base_config(tools={"enabled": True}), env=ENV)
+    await ask(service, "alice", "what time is it?", stream=True)
+    alice = row(await admin_get(service, "/admin/api/usage?by=user"), "webhook:alice")
+    assert alice["tool_calls"] == 1
+    assert (alice["estimated_in"], alice["estimated_out"]) == (alice["tokens_in"], alice["tokens_out"])
+    # the answer's text, and the round that only asked for a tool: the call the model wrote
+    assert alice["tokens_out"] == estimate_tokens("It is noon.") + estimate_tokens("current_time{}")

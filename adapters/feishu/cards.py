@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from adapters.feishu.api import FeishuAPI
 from adapters.feishu.errors import FeishuError
@@ -24,6 +24,7 @@ from adapters.feishu.render import (
     fits_card,
     message_card,
     post_content,
+    sources_markdown,
     split_markdown,
     stream_card,
     text_content,
@@ -31,7 +32,7 @@ from adapters.feishu.render import (
 from adapters.feishu.settings import FeishuSettings
 from adapters.feishu.texts import say
 from bot.errors import StorageUnavailable
-from bot.messages import Image, Reply
+from bot.messages import Image, Reply, Source
 from bot.storage import Storage
 from bot.texts import Texts
 
@@ -63,9 +64,10 @@ class CardReplier:
         self._sequence = 0
         self._last_update = float("-inf")
         self._text = ""
+        self._status = ""  # a line under the text while a tool runs
 
-    def format(self, markdown: str) -> str:
-        """Cards render markdown: nothing to change."""
+    def format(self, markdown: str, sources: Sequence[Source] = ()) -> str:
+        """Cards render markdown: nothing to change (sources become a section when sending)."""
         return markdown
 
     async def _reply(self, msg_type: str, content: str, tag: str) -> str:
@@ -120,8 +122,20 @@ class CardReplier:
     async def delta(self, text: str) -> None:
         """Accumulate; push to the card when the update interval has passed."""
         self._text += text
+        self._status = ""
         if self._mode and self._clock() - self._last_update >= self._interval:
             await self._update(self._text)
+
+    async def status(self, text: str) -> None:
+        """Show the line under the text so far (waiting out the update interval: it matters)."""
+        self._status = text
+        if not self._mode:
+            return
+        wait = self._interval - (self._clock() - self._last_update)
+        if wait > 0:
+            await asyncio.sleep(wait)
+        shown = self._text.rstrip()
+        await self._update(f"{shown}\n\n*{text}*" if shown else f"*{text}*")
 
     async def retract(self) -> None:
         """Forget the streamed text; the final update shows the replacement. Every update sends
@@ -149,7 +163,7 @@ class CardReplier:
 
     async def _finish(self, reply: Reply) -> None:
         """Finish the card with the whole answer (or the error line), or fall back to messages."""
-        final = reply.text
+        final = reply.text + sources_markdown(reply.sources)
         if not reply.ok and self._text.strip():
             final = f"{self._text.rstrip()}\n\n---\n{reply.text}"
         if self._mode is None:

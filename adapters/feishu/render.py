@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from typing import Any
+
+from bot.messages import Source
 
 ELEMENT = "answer"
 MAX_TABLES = 5  # Feishu rejects cards with more (error 230099)
@@ -44,6 +47,17 @@ def text_content(text: str) -> str:
 def post_content(markdown: str) -> str:
     """Content of a `post` message holding markdown."""
     return dumps({"zh_cn": {"title": "", "content": [[{"tag": "md", "text": markdown}]]}})
+
+
+def sources_markdown(sources: Sequence[Source]) -> str:
+    """The answer's source list under a rule, each entry a link when the document has one."""
+    if not sources:
+        return ""
+    lines = []
+    for source in sources:
+        label = source.label.replace("[", "(").replace("]", ")")
+        lines.append(f"[{source.number}] " + (f"[{label}]({source.url})" if source.url else label))
+    return "\n\n---\n<font color='grey'>" + "\n".join(lines) + "</font>"
 
 
 def fits_card(text: str, max_bytes: int) -> bool:

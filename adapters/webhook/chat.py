@@ -17,7 +17,7 @@ from adapters.webhook.auth import BearerAuth
 from adapters.webhook.callback import CallbackSender
 from adapters.webhook.idempotency import HEADER, Idempotency, Stored, read_key
 from adapters.webhook.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
-from adapters.webhook.stream import NDJSONReplier
+from adapters.webhook.stream import NDJSONReplier, sources_json
 from bot.errors import BadRequest, ConfigError, Forbidden, StorageUnavailable
 from bot.messages import Conversation, Image, Incoming
 from bot.platform import Services
@@ -153,6 +153,8 @@ class ChatEndpoint:
         body: dict[str, Any] = {"reply": reply.text}
         if reply.images:
             body["images"] = [image_json(i) for i in reply.images]
+        if reply.sources:
+            body["sources"] = sources_json(reply.sources)
         if reply.kind == "refused":  # a content-policy refusal: a friendly text, not a failure
             body["refused"] = True
         return Stored(200, body)

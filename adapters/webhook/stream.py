@@ -4,18 +4,27 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Sequence
+from typing import Any
 
 from aiohttp import web
 
-from bot.messages import Reply
+from bot.messages import Reply, Source
 from bot.replier import as_is
+
+
+def sources_json(sources: Sequence[Source]) -> list[dict[str, Any]]:
+    """The `sources` field of an answer: what each `[n]` in the reply points at."""
+    return [{"n": s.number, "document": s.document, "section": s.section, "url": s.url}
+            for s in sources]
 
 
 class NDJSONReplier:
     """Writes each delta as a line, then an error line if the reply failed, then the done line.
 
     Moderation adds two optional keys: `"retract": true` on a line with empty content (drop
-    everything shown so far) and `"refused": true` on a content-policy refusal.
+    everything shown so far) and `"refused": true` on a content-policy refusal; an answer that
+    cites the knowledge base has `"sources"` on its done line.
     """
 
     streams = True
@@ -25,14 +34,17 @@ class NDJSONReplier:
         self._sent_text = False
         self._gone = False
 
-    def format(self, markdown: str) -> str:
-        """The API returns markdown as is."""
+    def format(self, markdown: str, sources: Sequence[Source] = ()) -> str:
+        """The API returns markdown as is; sources ride on the done line."""
         return as_is(markdown)
 
     async def started(self) -> None:
         """Nothing to show before the first token."""
 
-    async def _line(self, done: bool, error: bool, content: str, **extra: bool) -> None:
+    async def status(self, text: str) -> None:
+        """Not part of the stream's contract (every line's content is answer text)."""
+
+    async def _line(self, done: bool, error: bool, content: str, **extra: Any) -> None:
         if self._gone:
             return
         line = json.dumps({"done": done, "error": error, "content": content, **extra},
@@ -64,4 +76,5 @@ class NDJSONReplier:
         for image in reply.images:  # as markdown, so a chat page can show it inline
             url = image.url or f"data:{image.mime};base64,{base64.b64encode(image.data or b'').decode()}"
             await self._line(False, False, f"\n\n![image]({url})")
-        await self._line(True, False, "[DONE]")
+        extra = {"sources": sources_json(reply.sources)} if reply.sources else {}
+        await self._line(True, False, "[DONE]", **extra)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Sequence
 
 from wechatpy.replies import ImageReply, TextReply
+
+from bot.messages import Source
 
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$")
@@ -49,8 +52,15 @@ def _line(line: str) -> str | None:
     return _inline(line)
 
 
-def plain_text(markdown: str) -> str:
-    """Readable plain text: code kept verbatim, headings 【bracketed】, bullets •, links as text (url)."""
+def footnotes(sources: Sequence[Source]) -> str:
+    """The answer's sources as plain-text footnotes under a rule: `[1] file › heading url`."""
+    lines = [f"[{s.number}] {s.label}" + (f" {s.url}" if s.url else "") for s in sources]
+    return "\n\n——————\n" + "\n".join(lines) if lines else ""
+
+
+def plain_text(markdown: str, sources: Sequence[Source] = ()) -> str:
+    """Readable plain text: code kept verbatim, headings 【bracketed】, bullets •, links as text (url);
+    the sources the answer cites as footnotes at the end."""
     out: list[str] = []
     in_code = False
     for line in markdown.replace("\r\n", "\n").split("\n"):
@@ -60,8 +70,8 @@ def plain_text(markdown: str) -> str:
         rendered = line if in_code else _line(line)
         if rendered is not None:
             out.append(rendered.rstrip())
-    text = "\n".join(out)
-    return re.sub(r"\n{3,}", "\n\n", text).strip()
+    text = re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip()
+    return text + footnotes(sources)
 
 
 _BOUNDARIES = ("\n\n", "\n", "。", "！", "？", ". ", "! ", "? ", "；", "; ", "，", ", ", " ")

@@ -4,14 +4,17 @@ Deltas go through the streaming term filter, so no card update, NDJSON line or w
 shows a term, even one split across deltas. The final answer is judged whole (term list and
 remote providers) before the adapter sees it; when the verdict needs more than the stream
 already did (a refusal, or masks only a remote provider knew of), what was shown is retracted.
+A status line ("🔧 searching…" while a tool runs) is the bot's own words, not the answer's: it
+goes on as it is, and answer text the filter holds back stays held back.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
 
-from bot.messages import Reply
+from bot.messages import Reply, Source
 from bot.moderation.policy import Moderation, Verdict
 from bot.platform import Replier
 
@@ -35,9 +38,10 @@ class ModeratedReplier:
         self.verdict: Verdict | None = None
         self.sent: Reply | None = None
 
-    def format(self, markdown: str) -> str:
-        """The adapter's formatter."""
-        return self._inner.format(markdown)
+    def format(self, markdown: str, sources: Sequence[Source] = ()) -> str:
+        """The adapter's formatter (footnotes for `sources` where the platform cites in the
+        text: they are judged with the answer in `send`)."""
+        return self._inner.format(markdown, sources)
 
     async def started(self) -> None:
         """Passed on."""
@@ -54,6 +58,12 @@ class ModeratedReplier:
         if safe:
             self._shown = True
             await self._inner.delta(safe)
+
+    async def status(self, text: str) -> None:
+        """Passed on, past the filter: not answer text, so it neither reaches the stream filter
+        (which keeps what it holds back, a possible term split around the tool call) nor the
+        text judged at the end, and it does not count as answer text shown."""
+        await self._inner.status(text)
 
     async def retract(self) -> None:
         """Passed on."""

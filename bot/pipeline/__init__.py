@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from bot.audit import Auditor
 from bot.llm import LLMClient
@@ -31,6 +32,10 @@ from bot.storage import Storage
 from bot.texts import Texts
 from bot.usage import UsageLedger
 
+if TYPE_CHECKING:
+    from bot.knowledge.base import KnowledgeBase
+    from bot.tools.loop import ToolLoop
+
 __all__ = ["Context", "Pipeline", "Step", "build_steps"]
 
 DEDUP_TTL = 8 * 3600.0  # Feishu retries for up to ~7.1 h; WeChat for ~15 s
@@ -39,12 +44,18 @@ DEDUP_TTL = 8 * 3600.0  # Feishu retries for up to ~7.1 h; WeChat for ~15 s
 def build_steps(
     settings: Settings, storage: Storage, llm: LLMClient, presets: Presets, texts: Texts,
     metrics: Metrics, moderation: Moderation, ledger: UsageLedger | None = None,
-    auditor: Auditor | None = None,
+    auditor: Auditor | None = None, knowledge: KnowledgeBase | None = None,
+    tools: ToolLoop | None = None,
 ) -> list[Step]:
     """The steps, outermost first. Order matters; each comment says why a step sits where it does."""
     operator = settings.operator
     ledger = ledger or UsageLedger(storage, operator.usage_retention_days)
     quota = Quota(settings.limits, ledger, texts)
+    retrieve: list[Step] = []
+    if knowledge is not None and settings.knowledge.mode == "auto":
+        from bot.pipeline.knowledge import Retrieve
+
+        retrieve.append(Retrieve(knowledge, texts))
     return [
         # Outermost: one log line and one metric per message, whatever happens further in.
         Observe(metrics),
@@ -80,8 +91,12 @@ def build_steps(
         # Inside SaveHistory, so a flagged answer is known before history is written; around the
         # LLM call and the reply, the one place every delta and the final text pass.
         ModerateOutput(moderation, texts),
-        # The model call, streamed to repliers that show deltas, reasoning stripped.
-        CallLLM(llm, settings.llm.models),
+        # Right before the model: it needs the built prompt and preset, and its passages must
+        # not reach history (they are context of this answer, and may change with the documents).
+        *retrieve,
+        # The model call (with the tool loop when tools are on), streamed to repliers that show
+        # deltas, reasoning stripped.
+        CallLLM(llm, settings.llm.models, tools),
         # Last: the platform's formatter hook and delivery.
         Respond(texts),
     ]

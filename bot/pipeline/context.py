@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from bot.citations import Citations
 from bot.messages import Incoming, Reply
 from bot.operator import DEFAULT_ROUTE, Route
 from bot.platform import Replier
@@ -31,6 +32,8 @@ class Context:
     degraded: bool = False
     flagged: bool = False  # moderation masked or refused the answer: it is not kept in history
     outcome: str = "answered"
+    citations: Citations = field(default_factory=Citations)  # passages the model was given
+    history_note: str = ""  # kept with the answer in history (tool results, when configured)
     route: Route = DEFAULT_ROUTE  # the first `routes:` entry matching this chat
     meter: Meter = field(default_factory=Meter)  # what the model calls for this message cost
 

@@ -89,7 +89,8 @@ class SaveHistory:
             return
         turns: list[Turn] = [
             {"role": "user", "content": ctx.incoming.text},
-            {"role": "assistant", "content": ctx.answer},
+            {"role": "assistant", "content": f"{ctx.history_note}\n\n{ctx.answer}"
+             if ctx.history_note else ctx.answer},
         ]
         try:
             await self._storage.append_history(

@@ -134,6 +134,24 @@ class Storage(Protocol):
         """The set's version alone: one small read, cheap enough to poll every few seconds."""
         ...
 
+    async def hash_all(self, key: str) -> dict[str, str]:
+        """Every field of a hash (kept without expiry); empty when it does not exist."""
+        ...
+
+    async def hash_get(self, reads: Sequence[tuple[str, Sequence[str]]]) -> list[list[str | None]]:
+        """Fields of several hashes, read in one atomic round trip; None for a missing field.
+
+        Name the keys with one `{tag}` (e.g. `{kb}:files`) so they share a Redis Cluster slot.
+        """
+        ...
+
+    async def hash_update(
+        self, writes: Sequence[tuple[str, Mapping[str, str | None]]], counter: str
+    ) -> int:
+        """Set fields of several hashes (None deletes the field) and increment the counter `counter`
+        (read with `get`, never expiring), all atomically; returns the counter's new value."""
+        ...
+
     async def ping(self) -> None:
         """Raise `StorageUnavailable` unless the backend answers."""
         ...

@@ -178,6 +178,33 @@ class MemoryStorage:
     async def set_version(self, key: str) -> int:
         """The version."""
         return int((self._live(f"set:{key}") or (0, frozenset()))[0])
+    async def hash_all(self, key: str) -> dict[str, str]:
+        """Every field of a hash."""
+        return dict(self._live(f"hash:{key}") or {})
+
+    async def hash_get(self, reads: Sequence[tuple[str, Sequence[str]]]) -> list[list[str | None]]:
+        """Fields of several hashes (no await in between: atomic on the loop)."""
+        result: list[list[str | None]] = []
+        for key, fields in reads:
+            values: dict[str, str] = self._live(f"hash:{key}") or {}
+            result.append([values.get(name) for name in fields])
+        return result
+
+    async def hash_update(
+        self, writes: Sequence[tuple[str, Mapping[str, str | None]]], counter: str
+    ) -> int:
+        """Set and delete fields, then count (no await in between: atomic on the loop)."""
+        for key, fields in writes:
+            values: dict[str, str] = dict(self._live(f"hash:{key}") or {})
+            for name, value in fields.items():
+                if value is None:
+                    values.pop(name, None)
+                else:
+                    values[name] = value
+            self._put(f"hash:{key}", values, None)
+        count = int(self._live(f"kv:{counter}") or 0) + 1
+        self._put(f"kv:{counter}", count, None)
+        return count
 
     async def ping(self) -> None:
         """Memory is always there."""

@@ -14,19 +14,12 @@ from bot.errors import StorageUnavailable
 from bot.storage.base import Doc, Put, Turn
 from bot.storage.batch import Batch
 from bot.storage.connect import Pipe, close, connect, gate_for, parse
+from bot.storage.redis_collections import RedisCollections, guard
 from bot.storage.redis_docs import RedisDocs
 
 # Short socket timeouts: when Redis is gone a message must still be answered quickly,
 # without history, rather than hang on storage.
 _SOCKET_TIMEOUT = 3.0
-
-
-@asynccontextmanager
-async def _guard(op: str) -> AsyncIterator[None]:
-    try:
-        yield
-    except (RedisError, OSError, TimeoutError) as exc:
-        raise StorageUnavailable(f"redis {op}: {type(exc).__name__}: {exc}") from exc
 
 
 def _queue_get(pipe: Pipe, call: tuple[Any, ...]) -> None:
@@ -38,7 +31,7 @@ def _queue_conversation(pipe: Pipe, call: tuple[Any, ...]) -> None:
     pipe.lrange(call[1], 0, -1)
 
 
-class RedisStorage:
+class RedisStorage(RedisCollections):
     """Storage shared by every instance that points at the same Redis and key prefix."""
 
     kind = "redis"
@@ -71,15 +64,6 @@ class RedisStorage:
             keys=call[0], args=call[1], client=cast(Any, pipe)))
         self._reads = Batch(self._redis, _queue_conversation, gate=self._gate)
         self._gets = Batch(self._redis, _queue_get, gate=self._gate)
-
-    @asynccontextmanager
-    async def _op(self, op: str) -> AsyncIterator[None]:
-        """Bounded like the pool (a cluster's fails instead of waiting), errors as ours."""
-        async with self._gate, _guard(op):
-            yield
-
-    def _k(self, kind: str, key: str) -> str:
-        return f"{self._prefix}{kind}:{key}"
 
     async def history(self, conversation: str) -> list[Turn]:
         """The stored turns, oldest first."""
@@ -168,7 +152,7 @@ class RedisStorage:
 
     async def wait_change(self, key: str, etag: str, seconds: float) -> Doc:
         """Woken by the instance's change feed; no connection is held while waiting."""
-        async with _guard("wait_change"):  # never gated: a wait holds no connection
+        async with guard("wait_change"):  # never gated: a wait holds no connection
             return await self._docs.wait_change(key, etag, seconds)
 
     async def start(self) -> None:
@@ -180,37 +164,6 @@ class RedisStorage:
         """Whether this instance's change subscription is up."""
         return self._docs.feed.connected
 
-    def _set_keys(self, key: str) -> tuple[str, str]:
-        """Members and version share a hash tag, so their MULTI stays on one Cluster slot."""
-        members = f"{self._prefix}set:{{{key}}}"
-        return members, f"{members}:version"
-
-    async def set_update(self, key: str, add: Sequence[str] = (), remove: Sequence[str] = ()) -> int:
-        """SREM + SADD + INCR of the version in one MULTI."""
-        members, version = self._set_keys(key)
-        async with self._op("set_update"), self._redis.pipeline(transaction=True) as pipe:
-            if remove:
-                pipe.srem(members, *remove)
-            if add:
-                pipe.sadd(members, *add)
-            pipe.incr(version)
-            results = await pipe.execute()
-        return int(results[-1])
-
-    async def set_read(self, key: str) -> tuple[int, list[str]]:
-        """GET of the version + SMEMBERS in one MULTI (a consistent snapshot)."""
-        members, version = self._set_keys(key)
-        async with self._op("set_read"), self._redis.pipeline(transaction=True) as pipe:
-            pipe.get(version)
-            pipe.smembers(members)
-            number, found = await pipe.execute()
-        return int(number or 0), sorted(found)
-
-    async def set_version(self, key: str) -> int:
-        """GET of the version (pipelined with the other reads of this loop turn)."""
-        async with self._op("set_version"):
-            number = await self._gets(self._set_keys(key)[1])
-        return int(number or 0)
 
     async def ping(self) -> None:
         """PING, or StorageUnavailable."""
@@ -222,56 +175,6 @@ class RedisStorage:
         await self._docs.close()
         await close(self._redis)
 
-    async def hincr(self, updates: Sequence[tuple[str, Mapping[str, int]]], ttl: float) -> None:
-        """HINCRBY per field + PEXPIRE NX per hash, in one MULTI (the keys share a hash tag)."""
-        px = max(1, int(ttl * 1000))
-        async with self._op("hincr"), self._redis.pipeline(transaction=True) as pipe:
-            for key, fields in updates:
-                for name, amount in fields.items():
-                    pipe.hincrby(self._k("h", key), name, amount)
-                pipe.pexpire(self._k("h", key), px, nx=True)
-            await pipe.execute()
 
-    async def hread(
-        self, reads: Sequence[tuple[str, Sequence[str] | None]]
-    ) -> list[dict[str, str]]:
-        """HGETALL or HMGET per hash, pipelined without MULTI (the keys may be on any slot)."""
-        async with self._op("hread"), self._redis.pipeline(transaction=False) as pipe:
-            for key, names in reads:
-                if names is None:
-                    pipe.hgetall(self._k("h", key))
-                else:
-                    pipe.hmget(self._k("h", key), list(names) or [""])
-            replies = await pipe.execute()
-        results: list[dict[str, str]] = []
-        for (_, names), reply in zip(reads, replies, strict=True):
-            if names is None:
-                results.append(dict(reply))
-            else:
-                results.append({n: v for n, v in zip(names, reply, strict=False) if v is not None})
-        return results
 
-    async def stream_add(
-        self, key: str, fields: Mapping[str, str], max_len: int, max_age: float | None = None
-    ) -> str:
-        """XADD MAXLEN (exact) and XTRIM MINID for the age cap, in one MULTI."""
-        full = self._k("x", key)
-        async with self._op("stream_add"), self._redis.pipeline(transaction=True) as pipe:
-            values: dict[Any, Any] = dict(fields)
-            pipe.xadd(full, values, maxlen=max(max_len, 0), approximate=False)
-            if max_age is not None:
-                oldest = int((time.time() - max_age) * 1000)
-                pipe.xtrim(full, minid=str(max(oldest, 0)), approximate=False)
-            replies = await pipe.execute()
-        return str(replies[0])
 
-    async def stream_range(
-        self, key: str, start: str = "-", end: str = "+", count: int = 100, reverse: bool = False
-    ) -> list[tuple[str, dict[str, str]]]:
-        """XRANGE, or XREVRANGE newest first."""
-        full = self._k("x", key)
-        async with self._op("stream_range"):
-            entries: Any = await (
-                self._redis.xrevrange(full, max=end, min=start, count=count) if reverse
-                else self._redis.xrange(full, min=start, max=end, count=count))
-        return [(str(entry_id), dict(fields or {})) for entry_id, fields in entries or ()]
