@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from typing import Any, cast
 
-from redis.exceptions import RedisError
-
-from bot.errors import StorageUnavailable
 from bot.storage.base import Doc, Put, Turn
 from bot.storage.batch import Batch
 from bot.storage.connect import Pipe, close, connect, gate_for, parse
