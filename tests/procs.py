@@ -40,6 +40,7 @@ class ServeProcess:
         self.config_path.write_text(json.dumps(config), encoding="utf-8")  # JSON is YAML
         self.log_path = workdir / f"{name}.log"
         self.env = env
+        self.root = ROOT  # the checkout whose `bot` runs (bench/connections.py compares two)
         self.popen: subprocess.Popen[bytes] | None = None
 
     @property
@@ -76,7 +77,7 @@ class ServeProcess:
         argv = [sys.executable, "-m", "bot", "serve", "--config", str(self.config_path),
                 "--host", "127.0.0.1", "--port", str(self.port)]
         with self.log_path.open("ab") as log:
-            self.popen = subprocess.Popen(argv, cwd=ROOT, env={**clean_environ(), **self.env},
+            self.popen = subprocess.Popen(argv, cwd=self.root, env={**clean_environ(), **self.env},
                                           stdout=log, stderr=subprocess.STDOUT)
 
     def kill(self) -> None:

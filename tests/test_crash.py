@@ -46,10 +46,10 @@ async def kill_the_caller(fleet: Fleet, fake_openai: FakeOpenAI) -> ServeProcess
 
 
 async def test_wechat_answer_cut_by_a_crash_reaches_the_user_once(
-    fleet: Fleet, fake_openai: FakeOpenAI, redis_url: str,
+    fleet: Fleet, fake_openai: FakeOpenAI, any_redis_url: str,
 ) -> None:
     async with wechat.wechat_api() as api:
-        await start_pair(fleet, fake_openai, redis_url, wechat_api=api.url)
+        await start_pair(fleet, fake_openai, any_redis_url, wechat_api=api.url)
         pusher = wechat.WeChatPusher(fleet.procs[0].url, mode="safe", http=fleet.http, timeout=1.0)
         fake_openai.latency = HELD
         text = "crash during my question"
@@ -68,12 +68,12 @@ async def test_wechat_answer_cut_by_a_crash_reaches_the_user_once(
 
 @pytest.mark.parametrize("cardkit", [True, False], ids=["cardkit", "message-card"])
 async def test_feishu_answer_cut_by_a_crash_reaches_the_user_once(
-    fleet: Fleet, fake_openai: FakeOpenAI, redis_url: str, cardkit: bool,
+    fleet: Fleet, fake_openai: FakeOpenAI, any_redis_url: str, cardkit: bool,
 ) -> None:
     # With CardKit the re-run must type into the first run's card: its reply uuid shows only that.
     fake: FeishuServer = await start_fake_feishu()
     try:
-        await start_pair(fleet, fake_openai, redis_url, cardkit, feishu_url=fake.url)
+        await start_pair(fleet, fake_openai, any_redis_url, cardkit, feishu_url=fake.url)
         fake_openai.latency = HELD
         event = feishu.message_event("crash during my question")
         message_id = event["event"]["message"]["message_id"]

@@ -15,7 +15,7 @@ from bot.tasks import TaskOwner
 Factory = Callable[..., JobQueue]
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "cluster"])
 async def make_queue(request: pytest.FixtureRequest) -> AsyncIterator[Factory]:
     """Build queues of one backend; every queue built is stopped at the end."""
     made: list[JobQueue] = []
@@ -25,8 +25,8 @@ async def make_queue(request: pytest.FixtureRequest) -> AsyncIterator[Factory]:
         if request.param == "memory":
             queue: JobQueue = MemoryJobs(tasks, retry_delay=0.01)
         else:
-            queue = RedisJobs(request.getfixturevalue("redis_url"), "jobs-test:", tasks,
-                              claim_idle=claim_idle, block=0.1)
+            url = request.getfixturevalue("redis_url" if request.param == "redis" else "cluster_url")
+            queue = RedisJobs(url, "jobs-test:", tasks, claim_idle=claim_idle, block=0.1)
         made.append(queue)
         return queue
 
@@ -62,7 +62,8 @@ async def test_a_failing_job_is_retried_until_it_succeeds(make_queue: Factory) -
     assert len(attempts) == 3
 
 
-async def test_each_job_runs_once_across_two_instances(redis_url: str) -> None:
+async def test_each_job_runs_once_across_two_instances(any_redis_url: str) -> None:
+    redis_url = any_redis_url
     ran: list[int] = []
     all_ran = asyncio.Event()
 
@@ -87,8 +88,9 @@ async def test_each_job_runs_once_across_two_instances(redis_url: str) -> None:
 
 
 async def test_a_job_whose_worker_stopped_midway_is_finished_by_another_instance(
-    redis_url: str,
+    any_redis_url: str,
 ) -> None:
+    redis_url = any_redis_url
     started, finished = asyncio.Event(), asyncio.Event()
 
     async def hang(payload: dict[str, Any]) -> None:
@@ -147,7 +149,9 @@ async def test_a_worker_takes_only_as_many_entries_as_it_has_free_slots(redis_ur
 
 
 @pytest.mark.parametrize("concurrency", [1024, 8], ids=["room-for-all", "few-slots"])
-async def test_every_entry_of_a_dead_worker_is_re_claimed(redis_url: str, concurrency: int) -> None:
+async def test_every_entry_of_a_dead_worker_is_re_claimed(any_redis_url: str,
+                                                          concurrency: int) -> None:
+    redis_url = any_redis_url
     done: list[int] = []
     all_done = asyncio.Event()
 

@@ -1,4 +1,5 @@
-"""Two `python -m bot serve` processes on one Redis, driven as WeChat and Feishu drive a deployment.
+"""Two `python -m bot serve` processes on one Redis (standalone, then a Redis Cluster), driven as
+WeChat and Feishu drive a deployment.
 
 WeChat retries a slow message and its retries land on the other instance in turn; Feishu's
 callback reaches both instances (a load balancer's duplicate) and is retried. Whatever the path,
@@ -49,9 +50,9 @@ async def two_instances(fleet: Fleet, fake_openai: FakeOpenAI, redis_url: str,
 
 
 async def test_wechat_retries_alternating_instances_get_one_llm_call_and_one_answer_each(
-    fleet: Fleet, fake_openai: FakeOpenAI, fake_wechat: wechat.FakeWeChatAPI, redis_url: str,
+    fleet: Fleet, fake_openai: FakeOpenAI, fake_wechat: wechat.FakeWeChatAPI, any_redis_url: str,
 ) -> None:
-    await two_instances(fleet, fake_openai, redis_url, wechat_api=fake_wechat.url)
+    await two_instances(fleet, fake_openai, any_redis_url, wechat_api=fake_wechat.url)
     pusher = wechat.WeChatPusher(fleet.procs[0].url, mode="safe", http=fleet.http,
                                  timeout=WECHAT_WAITS)
     texts = [f"wechat question {n}" for n in range(8)]
@@ -73,9 +74,9 @@ async def test_wechat_retries_alternating_instances_get_one_llm_call_and_one_ans
 
 
 async def test_feishu_event_posted_to_both_instances_and_retried_gets_one_llm_call_and_one_reply(
-    fleet: Fleet, fake_openai: FakeOpenAI, fake_feishu: FeishuServer, redis_url: str,
+    fleet: Fleet, fake_openai: FakeOpenAI, fake_feishu: FeishuServer, any_redis_url: str,
 ) -> None:
-    await two_instances(fleet, fake_openai, redis_url, feishu_url=fake_feishu.url)
+    await two_instances(fleet, fake_openai, any_redis_url, feishu_url=fake_feishu.url)
     fake_openai.latency = 0.3
     events = [feishu.message_event(f"feishu question {n}") for n in range(8)]
     for event in events:  # the same event reaches both instances at once, then comes again
