@@ -1,10 +1,12 @@
-"""Redis connections held by one `serve` instance: idle, and with 1,024 WeChat messages in flight.
+"""Redis connections held by `serve` instances: idle, and with 1,024 WeChat messages in flight.
 
-Starts a private redis-server, the fake LLM (2 s per answer) and one instance with WeChat on, then
-samples `INFO clients` (connected clients, minus this script's own) while 1,024 pushes wait for
-their answers. Run from any checkout to compare versions:
+Starts a private redis-server, the fake LLM and two instances with WeChat on. Every message's
+first delivery goes to instance A and its retry to instance B, and the answer takes longer than
+WeChat's 5 s: so B holds 1,024 deliveries waiting for answers being made on A (the case where a
+blocking wait per delivery would hold a connection each). `INFO clients` is sampled meanwhile
+(connected clients, minus this script's own). Run from any checkout to compare versions:
 
-    python -m bench.connections [--messages 1024] [--latency 2.0] [--tree PATH]
+    python -m bench.connections [--messages 1024] [--latency 7.0] [--tree PATH]
 
 `--tree` runs the `serve` of another checkout (e.g. an older commit) against the same load.
 """
@@ -55,14 +57,18 @@ async def measure(messages: int, latency: float, tree: Path | None) -> dict[str,
         try:
             async with wechat.wechat_api() as api, aiohttp.ClientSession(
                     connector=aiohttp.TCPConnector(limit=0)) as http:
-                proc = ServeProcess(work, "bot", fleet_config(), service_env(
-                    llm, server.url, wechat_api=api.url))
-                if tree is not None:
-                    proc.root = tree
-                await proc.start(http)
-                await asyncio.sleep(2.0)  # settled: the job consumer and the feed are up
+                config = fleet_config(llm={"max_concurrency": 4096, "timeout": 60})
+                procs = [ServeProcess(work, name, config, service_env(llm, server.url,
+                                                                      wechat_api=api.url))
+                         for name in ("a", "b")]
+                for proc in procs:
+                    if tree is not None:
+                        proc.root = tree
+                    await proc.start(http)
+                await asyncio.sleep(2.0)  # settled: the job consumers and the feeds are up
                 idle = await clients(redis)
-                pusher = wechat.WeChatPusher(proc.url, http=http, timeout=30)
+                pusher = wechat.WeChatPusher(procs[0].url, http=http, timeout=5.0,  # WeChat's 5 s
+                                             alternates=[procs[1].url])
                 done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
                 seen: list[int] = []
                 watcher = asyncio.create_task(sample(redis, done, seen))
@@ -73,12 +79,14 @@ async def measure(messages: int, latency: float, tree: Path | None) -> dict[str,
                 done.set_result(None)
                 await watcher
                 answered = sum(1 for reply, _ in replies if reply and reply.content)
-                await proc.terminate()
+                for proc in procs:
+                    await proc.terminate()
         finally:
             await redis.aclose()
             await llm.server.close()
             server.stop()
-    return {"messages": messages, "latency": latency, "idle": idle, "peak": max(seen, default=0),
+    return {"instances": 2, "messages": messages, "latency": latency, "idle": idle,
+            "peak": max(seen, default=0),
             "answered": answered, "seconds": round(time.monotonic() - started, 1)}
 
 
@@ -86,7 +94,7 @@ def main(argv: list[str]) -> int:
     """`python -m bench.connections`."""
     parser = argparse.ArgumentParser(prog="python -m bench.connections")
     parser.add_argument("--messages", type=int, default=1024)
-    parser.add_argument("--latency", type=float, default=2.0)
+    parser.add_argument("--latency", type=float, default=7.0)
     parser.add_argument("--tree", type=Path, help="run the serve of this checkout instead")
     args = parser.parse_args(argv)
     figures = asyncio.run(measure(args.messages, args.latency, args.tree))
