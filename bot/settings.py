@@ -50,6 +50,8 @@ class StorageSettings:
     job_concurrency: int = 1024  # jobs running at once per instance (most of them only wait)
     max_connections: int = 64  # per instance, for commands (per node on a cluster)
     job_connections: int = 16  # per instance, for the job queue's commands (and 1 reader)
+    replica_acks: int | None = None  # replicas a critical write waits for; None: 1 on Sentinel
+    replica_wait: float = 0.5  # seconds a write waits for them before it counts as failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +186,9 @@ def from_section(root: Section) -> Settings:
             job_concurrency=storage.integer("job_concurrency", 1024, minimum=1),
             max_connections=storage.integer("max_connections", 64, minimum=4),
             job_connections=storage.integer("job_connections", 16, minimum=2),
+            replica_acks=(None if storage.text("replica_acks", "auto") == "auto"
+                          else storage.integer("replica_acks", 0, minimum=0)),
+            replica_wait=storage.number("replica_wait", 0.5, minimum=0.001),
         ),
         history=HistorySettings(
             max_turns=history.integer("max_turns", 20, minimum=0),

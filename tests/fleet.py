@@ -22,9 +22,11 @@ from tests.procs import ServeProcess
 NO_LIMITS = {"per_user_per_minute": 0, "per_user_per_day": 0}
 
 
-def fleet_config(claim_idle: float = 60.0, **sections: Any) -> dict[str, Any]:
+def fleet_config(claim_idle: float = 60.0, storage: dict[str, Any] | None = None,
+                 **sections: Any) -> dict[str, Any]:
     """Test defaults for a subprocess: no abuse limits, short drain-friendly timings."""
-    return base_config(limits=NO_LIMITS, storage={"job_claim_idle": claim_idle}, **sections)
+    return base_config(limits=NO_LIMITS, storage={"job_claim_idle": claim_idle, **(storage or {})},
+                       **sections)
 
 
 def service_env(fake_openai: FakeOpenAI, redis_url: str = "", *, wechat_api: str = "",

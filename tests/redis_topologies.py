@@ -132,7 +132,8 @@ class SentinelGroup:
         folder = self.workdir / str(port)
         folder.mkdir(parents=True, exist_ok=True)
         argv = [_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--dir", str(folder)]
+                "--appendonly", "no", "--dir", str(folder),
+                "--repl-diskless-sync-delay", "0"]  # a replica syncs at once, not after 5 s
         if replica_of is not None:
             argv += ["--replicaof", "127.0.0.1", str(replica_of)]
         self.procs[port] = subprocess.Popen(argv, stdout=subprocess.DEVNULL,
@@ -164,7 +165,7 @@ class SentinelGroup:
     def wait_replicating(self, master: int, seconds: float = 20.0) -> None:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            if "connected_slaves:1" in command(master, "INFO", "replication"):
+            if "state=online" in command(master, "INFO", "replication"):  # synced, streaming
                 return
             time.sleep(0.1)
         raise RuntimeError("the replica did not connect")
@@ -179,6 +180,12 @@ class SentinelGroup:
         self.procs[port].kill()
         self.procs[port].wait(timeout=10)
         return port
+
+    def restart_as_replica(self, port: int, master: int) -> None:
+        """Bring a killed data node back (as its supervisor would), following the new master."""
+        self._data(port, master)
+        _wait_ping(port)
+        self.wait_replicating(master)
 
     def wait_new_master(self, old: int, seconds: float = 30.0) -> int:
         deadline = time.monotonic() + seconds

@@ -35,6 +35,13 @@ def test_a_retry_is_counted_and_does_not_make_the_answer_again() -> None:
     assert (rec.tries, rec.owner) == (2, "maker")
 
 
+def test_an_arrival_retried_after_its_write_landed_still_makes_the_answer_once() -> None:
+    # The first attempt's write reached the master but was reported failed (not on a replica).
+    rec, arrival = r.arrive(making(), START + 0.5, "maker", T)
+    assert arrival == r.Arrival(1, True)
+    assert rec == making()
+
+
 def test_a_retry_after_the_makers_lease_lapsed_takes_the_making_over() -> None:
     rec, arrival = r.arrive(making(), START + 21, "t2", T)
     assert arrival == r.Arrival(2, True)

@@ -93,6 +93,10 @@ def arrive(rec: Record | None, now: float, token: str, t: Timing) -> tuple[Recor
     if rec is None:
         new = Record("making", 1, now, now + t.retries_over, owner=token, lease_until=now + t.lease)
         return new, Arrival(1, True)
+    if rec.state == "making" and rec.owner == token:
+        # this delivery's own arrival, retried after a write that landed although it was
+        # reported as failed (not yet on a replica, say): it still makes the answer
+        return rec, Arrival(rec.tries, True)
     counted = dataclasses.replace(rec, tries=rec.tries + 1)
     if rec.state == "making" and not rec.leased(now):
         return _take_over(counted, now, token, t), Arrival(counted.tries, True)

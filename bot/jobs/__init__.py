@@ -11,7 +11,7 @@ from bot.jobs.base import ConsumerHealth, Handler, JobQueue
 from bot.jobs.memory import MemoryJobs
 from bot.jobs.redis import RedisJobs
 from bot.settings import StorageSettings
-from bot.storage import client_name
+from bot.storage import client_name, replicas
 from bot.tasks import TaskOwner
 
 __all__ = ["ConsumerHealth", "Handler", "JobQueue", "MemoryJobs", "RedisJobs", "open_jobs"]
@@ -22,5 +22,6 @@ def open_jobs(settings: StorageSettings, tasks: TaskOwner) -> JobQueue:
     if settings.redis_url:
         return RedisJobs(settings.redis_url.reveal(), settings.key_prefix, tasks,
                          concurrency=settings.job_concurrency, claim_idle=settings.job_claim_idle,
-                         max_connections=settings.job_connections, name=client_name())
+                         max_connections=settings.job_connections, name=client_name(),
+                         replicas=replicas(settings))
     return MemoryJobs(tasks, concurrency=settings.job_concurrency)

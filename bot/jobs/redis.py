@@ -28,6 +28,7 @@ from bot.errors import StorageUnavailable
 from bot.jobs.base import MAX_ATTEMPTS, MAX_DEAD, ConsumerHealth, JobInfo, Runner
 from bot.storage.batch import Batch
 from bot.storage.connect import Pipe, close, connect, gate_for, parse
+from bot.storage.replicas import Replicas
 from bot.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ class RedisJobs(Runner):
 
     def __init__(self, url: str, prefix: str, tasks: TaskOwner, concurrency: int = 1024,
                  claim_idle: float = 60.0, block: float = 1.0, max_connections: int = POOL,
-                 name: str = "") -> None:
+                 name: str = "", replicas: Replicas | None = None) -> None:
         super().__init__(tasks, concurrency)
         target = parse(url)
         # Commands share a bounded pool that waits for a free connection past its size.
@@ -88,7 +89,8 @@ class RedisJobs(Runner):
         # Enqueues, heartbeats and acks of one loop turn go out as one pipeline each (scripts one
         # by one on a cluster, at most `max_connections` at a time).
         self._gate = gate_for(self._redis, max_connections)
-        self._adds = Batch(self._redis, self._queue_add, gate=self._gate)
+        # An enqueue waits for `replicas` to have it: a job lost in a failover is a message lost.
+        self._adds = Batch(self._redis, self._queue_add, gate=self._gate, replicas=replicas)
         self._beats = Batch(self._redis, script=True, gate=self._gate, bounded=True,
                             add=lambda pipe, call: beat(
             keys=[self._stream], args=[GROUP, self._consumer, call[0]], client=cast(Any, pipe)))

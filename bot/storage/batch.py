@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import RedisCluster
 
 from bot.storage.connect import Client, Gate, Pipe
+from bot.storage.replicas import Confirmation, Replicas
 
 Add = Callable[[Pipe, tuple[Any, ...]], Awaitable[Any] | None]
 """Queues one call's command(s) on the pipeline (a script call returns an awaitable); the call's
@@ -25,16 +28,19 @@ class Batch:
 
     `script=True` marks an `add` that calls one Lua script: redis-py's cluster pipeline refuses
     EVALSHA, so on a cluster such calls go out one by one instead, at most `gate` at a time when
-    `bounded` (leave it False when the caller already holds the gate).
+    `bounded` (leave it False when the caller already holds the gate). With `replicas`, the
+    pipeline ends with one `WAIT`, and every call fails with StorageUnavailable unless it was met.
     """
 
     def __init__(self, redis: Client, add: Add, script: bool = False, gate: Gate | None = None,
-                 bounded: bool = False) -> None:
+                 bounded: bool = False, replicas: Replicas | None = None) -> None:
         self._redis = redis
         self._add = add
         self._direct = script and isinstance(redis, RedisCluster)
         self._gate = gate or Gate(None, redis)
         self._bounded = bounded
+        self._confirm = (Confirmation(redis, replicas) if replicas is not None and replicas.acks > 0
+                         else None)
         self._pending: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -65,7 +71,19 @@ class Batch:
                     if queued is not None:
                         await queued
                     bounds.append((start, len(pipe)))
+                wrote_to = None
+                if self._confirm is not None:
+                    wanted = self._confirm.replicas
+                    pipe.execute_command("WAIT", wanted.acks, max(1, int(wanted.timeout * 1000)))
+                    # The connection taken here (and released by the pipeline) says which node
+                    # the writes go to; a reconnect during execute can only make it look older.
+                    pool = cast(Redis, self._redis).connection_pool  # never a cluster here
+                    conn = await pool.get_connection()  # type: ignore[no-untyped-call]
+                    cast(Pipeline, pipe).connection = conn
+                    wrote_to = (str(conn.host), int(conn.port))
                 replies = await pipe.execute(raise_on_error=False)
+            if self._confirm is not None:
+                await self._confirm.check(replies[-1], wrote_to)
         except asyncio.CancelledError:
             for _, future in batch:
                 future.cancel()
@@ -84,3 +102,4 @@ class Batch:
                 future.set_exception(error)
             else:
                 future.set_result(results[0] if end - start == 1 else results)
+

@@ -11,6 +11,7 @@ from bot.storage.batch import Batch
 from bot.storage.connect import Pipe, close, connect, gate_for, parse
 from bot.storage.redis_collections import RedisCollections, guard
 from bot.storage.redis_docs import RedisDocs
+from bot.storage.replicas import Replicas
 
 # Short socket timeouts: when Redis is gone a message must still be answered quickly,
 # without history, rather than hang on storage.
@@ -32,7 +33,7 @@ class RedisStorage(RedisCollections):
     kind = "redis"
 
     def __init__(self, url: str, prefix: str = "imbot:", max_connections: int = 64,
-                 name: str = "") -> None:
+                 name: str = "", replicas: Replicas | None = None) -> None:
         target = parse(url)
         # A bounded pool that waits for a free connection past its size: calls of one loop turn
         # share a pipeline (batch.py), so even 1024 messages in flight need only a few of them.
@@ -46,7 +47,8 @@ class RedisStorage(RedisCollections):
         # Waiters hold a future on it, never a connection of their own.
         feed = connect(target, max_connections=2, socket_timeout=None, wait_timeout=None,
                        name=name, keepalive=True)
-        self._docs = RedisDocs(self._redis, feed, prefix, self._gate)
+        # Document swaps (every step of a message's record) wait for `replicas` to have them.
+        self._docs = RedisDocs(self._redis, feed, prefix, self._gate, replicas)
         self._append = self._redis.register_script(
             "if #ARGV > 2 then redis.call('RPUSH', KEYS[1], unpack(ARGV, 3)) end "
             "if tonumber(ARGV[1]) > 0 then redis.call('LTRIM', KEYS[1], -tonumber(ARGV[1]), -1) "

@@ -14,6 +14,7 @@ from bot.storage.base import Doc, Put
 from bot.storage.batch import Batch
 from bot.storage.connect import Client, Gate, Pipe, close
 from bot.storage.feed import ChangeFeed
+from bot.storage.replicas import Replicas
 
 POLL = 0.5  # seconds between re-reads while the change feed is down
 
@@ -61,7 +62,8 @@ def _doc(key: str, etag: Any, value: Any) -> Doc:
 class RedisDocs:
     """`read_docs`, `swap_docs` and `wait_change` for `RedisStorage` (keys given unprefixed)."""
 
-    def __init__(self, redis: Client, feed_client: Client, prefix: str, gate: Gate) -> None:
+    def __init__(self, redis: Client, feed_client: Client, prefix: str, gate: Gate,
+                 replicas: Replicas | None = None) -> None:
         self._prefix = f"{prefix}doc:"
         self._channel = f"{prefix}changes"
         self._feed_client = feed_client
@@ -69,7 +71,7 @@ class RedisDocs:
         script = redis.register_script(_SWAP)
         # Calls of one loop turn share a pipeline: one round trip for many messages under load.
         self._reads = Batch(redis, _queue_read, gate=gate)
-        self._swaps = Batch(redis, script=True, gate=gate, add=lambda pipe, call: script(
+        self._swaps = Batch(redis, script=True, gate=gate, replicas=replicas, add=lambda pipe, call: script(
             keys=call[0], args=call[1], client=cast(Any, pipe)))
 
     @property
