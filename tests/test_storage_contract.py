@@ -8,17 +8,21 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.storage import Doc, MemoryStorage, Put, RedisStorage, Storage, Turn
+from bot.storage.connect import parse
+from bot.storage.replicas import replicas_for
 
 
 @pytest.fixture(params=["memory", "redis", "cluster", "sentinel"])
 async def storage(request: pytest.FixtureRequest) -> AsyncIterator[Storage]:
     """Every backend and topology: in-process memory, standalone Redis, a 3-master Redis Cluster
-    (any multi-key script or MULTI across slots fails there) and a Sentinel-managed master."""
+    (any multi-key script or MULTI across slots fails there) and a Sentinel-managed master, as the
+    service opens it (document swaps wait for the replica)."""
     if request.param == "memory":
         store: Storage = MemoryStorage()
     elif request.param == "sentinel":
         group = request.getfixturevalue("redis_sentinels")
-        store = RedisStorage(group.url, prefix=f"contract-{request.node.name}:")
+        store = RedisStorage(group.url, prefix=f"contract-{request.node.name}:",
+                             replicas=replicas_for(parse(group.url), None, 0.5))
     else:
         url = request.getfixturevalue("redis_url" if request.param == "redis" else "cluster_url")
         store = RedisStorage(url, prefix="contract:")

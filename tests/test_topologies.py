@@ -164,9 +164,8 @@ async def test_a_sentinel_failover_under_traffic_is_followed(
     # No message goes unanswered in silence: a WeChat delivery that cannot reach storage within
     # 2 s answers on its own if the model is quick enough, or tells the subscriber to send again.
     assert set(lost) <= told
-    # Redis's documented trade-off: replication is asynchronous, and Sentinel promotes the replica
-    # without waiting for it to catch up, so writes the old master acknowledged in its last moment
-    # (until it is told to follow the new one) are gone. For us such a write is a record's step,
-    # and the record falls back to an earlier state: an answer given twice, never one lost.
-    # docs/deploy.md; the figures are logged above.
+    # Replication is asynchronous, and the old master takes writes until it is told to follow the
+    # new one: such writes fail here (storage.replica_acks, bot/storage/replicas.py) rather than
+    # vanish. What is left is an answer given twice at worst (a served mark that failed, say),
+    # never one lost. docs/deploy.md; the figures are logged above.
     assert len(repeated) <= len(texts) // 3, repeated
