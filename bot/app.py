@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 import aiohttp
 from aiohttp import web
 
+from bot.accounts import Accounts
 from bot.admin import admin_routes
 from bot.audit import Auditor
 from bot.errors import BotError, StorageUnavailable
@@ -62,14 +63,16 @@ async def create_services(settings: Settings) -> Services:
         await llm.close()
         await storage.close()
         raise
+    accounts = Accounts()  # filled by the adapters as they are built
     pipeline = Pipeline(build_steps(settings, storage, llm, presets, texts, metrics, moderation,
-                                    ledger, auditor, knowledge, tools))
+                                    ledger, auditor, knowledge, tools, accounts))
     tasks = TaskOwner()
     jobs = open_jobs(settings.storage, tasks)
     if mcp is not None:
         mcp.start()  # tools appear as their servers connect; start-up never waits for them
     return Services(settings, storage, llm, pipeline, presets, tasks, jobs, metrics, texts, http,
-                    moderation, ledger, auditor, PresetReloader(presets, storage), knowledge, mcp)
+                    moderation, ledger, auditor, PresetReloader(presets, storage), knowledge, mcp,
+                    accounts)
 
 
 async def close_services(services: Services, drain_seconds: float = DRAIN_SECONDS) -> None:

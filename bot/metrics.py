@@ -18,8 +18,8 @@ class Metrics:
             ["endpoint", "status"], registry=self.registry,
         )
         self.messages = Counter(
-            "bot_messages", "Messages handled by platform and outcome",
-            ["platform", "outcome"], registry=self.registry,
+            "bot_messages", "Messages handled by platform, account and outcome",
+            ["platform", "account", "outcome"], registry=self.registry,
         )
         self.llm_latency = Histogram(
             "bot_llm_latency_seconds", "LLM call latency (whole answer)", ["mode"],

@@ -15,7 +15,7 @@ from adapters.feishu.settings import FeishuSettings
 from adapters.feishu.token import TenantToken
 from adapters.feishu.verify import Keys
 from adapters.feishu.ws import LongConnection
-from bot.platform import Check, Services
+from bot.platform import Check, ConnectionHealth, Services
 
 log = logging.getLogger(__name__)
 
@@ -63,3 +63,11 @@ class FeishuAdapter:
             return [Check("feishu tenant token", False, str(exc))]
         detail = f"{self.settings.base_url}, mode {self.settings.mode}, bot open_id {open_id or '?'}"
         return [Check("feishu tenant token", True, detail)]
+
+    def health(self) -> list[ConnectionHealth]:
+        """The long connection, in websocket mode."""
+        return []
+
+    async def command(self, words: Sequence[str], account: str) -> list[Check]:
+        """The Feishu adapter has no operator commands."""
+        return [Check("feishu", False, "no commands")]

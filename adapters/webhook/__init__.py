@@ -10,7 +10,7 @@ from adapters.webhook.auth import BearerAuth
 from adapters.webhook.chat import ChatEndpoint
 from adapters.webhook.page import WebPage
 from adapters.webhook.relay import Relay
-from bot.platform import Adapter, Check, Services
+from bot.platform import Adapter, Check, ConnectionHealth, Services
 
 
 class WebhookAdapter:
@@ -45,6 +45,14 @@ class WebhookAdapter:
         detail = (f"{self._keys} API key(s) configured" if self._keys
                   else "no BOT_API_KEYS set: /api/chat and /v1/chat/completions refuse everyone")
         return [Check("webhook API keys", True, detail)]
+
+    def health(self) -> list[ConnectionHealth]:
+        """No long connection."""
+        return []
+
+    async def command(self, words: Sequence[str], account: str) -> list[Check]:
+        """The webhook adapter has no operator commands."""
+        return [Check("webhook", False, "no commands")]
 
 
 def create(services: Services) -> Adapter:
