@@ -80,6 +80,10 @@ class Accounts:
         """The account's profile, None when the adapter registered none."""
         return self._profiles.get((platform, account))
 
+    def items(self) -> list[tuple[tuple[str, str], Profile]]:
+        """((platform, account), profile) of every registered account."""
+        return list(self._profiles.items())
+
 
 def profile(s: Section) -> Profile:
     """`preset`, `model` and `keywords` of an account's section."""

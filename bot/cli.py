@@ -17,7 +17,7 @@ from bot.errors import BotError, ConfigError, StorageUnavailable, UpstreamError
 from bot.messages import Conversation, Incoming, Reply, Source
 from bot.moderation import command as moderation_command
 from bot.moderation.command import ACTIONS
-from bot.operator_cli import audit_export, operator_checks
+from bot.operator_cli import account_checks, audit_export, operator_checks
 from bot.platform import AdapterFactory, Check, Services
 from bot.settings import Settings, load
 
@@ -234,7 +234,8 @@ async def check(settings: Settings, factories: Sequence[AdapterFactory]) -> int:
         results.extend(await _check_mcp(services))
         results.extend(operator_checks(services))
         for adapter in make_adapters(services, factories):
-            results.extend(await adapter.check())
+            results.extend(await adapter.check())  # one line per account (app)
+        results.append(account_checks(services))
     finally:
         await close_services(services, 0)
     return _report(results)

@@ -126,6 +126,11 @@ def _account(s: Section, account: str) -> WeChatSettings:
         menu_layout=layout,
         profile=profile(s),
     )
+    return _checked(settings)
+
+
+def _checked(settings: WeChatSettings) -> WeChatSettings:
+    """The settings, unless two of them contradict each other."""
     if settings.encoding_aes_key and not settings.app_id:
         raise ConfigError("wechat.app_id (WECHAT_APP_ID): required when an EncodingAESKey is set")
     if settings.customer_service and not settings.has_api:
