@@ -12,8 +12,11 @@ import pytest
 from adapters import feishu
 from adapters.feishu.health import Watch, backoff
 from tests.conftest import RunningService, StartService, base_config
-from tests.fakes.feishu import feishu_env, message_event
+from tests.fakes.feishu import APP_ID, feishu_env, message_event
 from tests.fakes.feishu_ws import FakeLongConnection, start_long_connection_fake
+from tests.fakes.openai import FakeOpenAI
+
+SALES_APP = "cli_sales000000001"
 
 FAST = {"mode": "websocket", "ping_timeout": 0.6, "reconnect_base": 0.05, "reconnect_max": 0.2,
         "retry_backoff": 0.01}
@@ -101,6 +104,27 @@ async def test_an_event_over_the_connection_is_acknowledged_and_its_age_reported
     assert long_fake.acks[-1]["code"] == 200
     _, metrics = await get(service, "/metrics")
     assert 'bot_long_connection_last_event_age_seconds{connection="feishu/default"}' in metrics
+
+
+async def test_each_websocket_app_keeps_its_own_connection(
+    start_service: StartService, long_fake: FakeLongConnection, fake_openai: FakeOpenAI,
+) -> None:
+    long_fake.apps[SALES_APP] = "sales-secret"
+    sales = {"id": "sales", "app_id": SALES_APP, "app_secret": "sales-secret",
+             "base_url": long_fake.url}
+    service = await start_service(config=base_config(feishu={**FAST, "apps": [sales]}),
+                                  env=feishu_env(long_fake, encrypt_key=""),
+                                  adapters=[feishu.create])
+    _, health = await until(service, "/readyz", lambda s, _: s == 200)
+    assert health == {"ready": True}
+    _, body = await get(service, "/healthz")
+    assert sorted((c["name"], c["state"]) for c in body["connections"]) == [
+        ("feishu/default", "connected"), ("feishu/sales", "connected")]
+    assert long_fake.connections == 2
+    for socket in (0, 1):  # whichever app owns the socket answers with its own token
+        await long_fake.push_event(message_event(f"over socket {socket}"), socket=socket)
+    await long_fake.wait_for(lambda f: len(f.ops("card_settings")) == 2)
+    assert sorted(c.app for c in long_fake.ops("reply")) == sorted([APP_ID, SALES_APP])
 
 
 def test_backoff_doubles_up_to_the_cap() -> None:

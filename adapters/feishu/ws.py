@@ -1,7 +1,8 @@
 """Long-connection mode: lark-oapi's WebSocket client in its own thread, events handed to our loop.
 
-lark-oapi's client runs on a module-level loop captured at import (protocols.md 2.9 #6), so the
-thread gives that module a fresh loop of its own. Its `start()` reconnects on a fixed interval and
+lark-oapi's client creates its tasks on a module-level loop captured at import (protocols.md 2.9
+#6); that global is replaced once by a stand-in that creates them on the calling thread's running
+loop, so each app's connection runs on a loop of its own in its own thread. Its `start()` reconnects on a fixed interval and
 cannot tell a silent connection from a quiet one, so the thread runs our supervisor instead, on the
 client's own connect, frame and ping parts: a ping every interval, a connection silent past
 `ping_timeout` is dropped, and reconnects back off exponentially with jitter (`health.backoff`).
@@ -18,7 +19,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import lark_oapi as lark
@@ -32,10 +33,23 @@ from bot.platform import ConnectionHealth
 
 log = logging.getLogger(__name__)
 
-# lark-oapi's import-time loop: kept referenced, because replacing the module global below would
+ACK_WITHIN = 2.5  # seconds; Feishu wants the ack within 3 s
+
+
+class _CallersLoop:
+    """Stands in for lark-oapi's module-level loop, of which the parts used here only call
+    `create_task`: the task goes to the loop running in the calling thread (each connection's)."""
+
+    @staticmethod
+    def create_task(coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Schedule `coro` on the running loop of this thread."""
+        return asyncio.get_running_loop().create_task(coro)
+
+
+# lark-oapi's import-time loop: kept referenced, because replacing the module global would
 # otherwise let it be collected unclosed.
 _IMPORT_LOOP = ws_client.loop
-ACK_WITHIN = 2.5  # seconds; Feishu wants the ack within 3 s
+ws_client.loop = _CallersLoop()
 
 
 class LongConnection:
@@ -107,8 +121,7 @@ class LongConnection:
 
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        ws_client.loop = loop  # the module-level loop the client's tasks run on
+        asyncio.set_event_loop(loop)  # the client's cache schedules its cron on it
         loop.set_exception_handler(_quiet)
         self._ws_loop = loop
         self._task = loop.create_task(self._supervise(self._client()))

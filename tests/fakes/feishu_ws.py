@@ -70,10 +70,10 @@ class FakeLongConnection(FakeFeishu):
                 self.acks.append(json.loads(frame.payload))
         return socket
 
-    async def push_event(self, payload: dict[str, Any]) -> None:
-        """An event over the newest socket, as a data frame."""
+    async def push_event(self, payload: dict[str, Any], socket: int = -1) -> None:
+        """An event over a socket (the newest by default), as a data frame."""
         body = json.dumps(payload).encode()
-        await self._sockets[-1].send_bytes(_frame(
+        await self._sockets[socket].send_bytes(_frame(
             1, body, type="event", message_id=payload["header"]["event_id"], trace_id="t",
             sum="1", seq="0"))
 
