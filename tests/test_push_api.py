@@ -253,3 +253,19 @@ async def test_a_push_is_written_to_the_audit_log_when_it_is_on(
     [entry] = await service.services.auditor.search(q="audited text")
     assert (entry["kind"], entry["platform"], entry["user"], entry["outcome"]) == (
         "push", "wechat", f"wechat:{OPENID}", "sent")
+
+
+async def test_a_push_from_a_listed_account_uses_that_accounts_token(
+    start_service: StartService, wechat_fake: FakeWeChatAPI,
+) -> None:
+    wechat_fake.apps["wxshop0000000001"] = "shop-secret"
+    shop = {"id": "shop", "token": "shop-token", "app_id": "wxshop0000000001",
+            "app_secret": "shop-secret", "api_base": wechat_fake.url}
+    env = {"WECHAT_TOKEN": TOKEN, "WECHAT_APP_ID": APP_ID, "WECHAT_APP_SECRET": APP_SECRET,
+           "WECHAT_API_BASE": wechat_fake.url}
+    service = await start_service(config=base_config(wechat={"accounts": [shop]}), env=env,
+                                  adapters=[wechat.create, webhook.create])
+    status, _, _ = await post(service, to_wechat(account="shop"))
+    assert status == 200
+    [(_, _, query, _)] = wechat_fake.calls("/cgi-bin/message/custom/send")
+    assert wechat_fake.issued[query["access_token"]] == "wxshop0000000001"
