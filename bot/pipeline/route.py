@@ -43,11 +43,13 @@ def limits_for(route: Route, limits: LimitSettings) -> LimitSettings:
     return dataclasses.replace(limits, **changes)
 
 
-def with_account(route: Route, profile: Profile | None) -> Route:
-    """The route, its unset preset and model taken from the account's defaults."""
+def with_account(route: Route, profile: Profile | None, account: str) -> Route:
+    """The route, its unset preset and model taken from the account's defaults (named for the
+    account when no `routes:` entry matched, so the audit trail says where they came from)."""
     if profile is None or ((route.preset or not profile.preset) and (route.model or not profile.model)):
         return route
-    return dataclasses.replace(route, preset=route.preset or profile.preset,
+    name = f"account:{account}" if route is DEFAULT_ROUTE else route.name
+    return dataclasses.replace(route, name=name, preset=route.preset or profile.preset,
                                model=route.model or profile.model)
 
 
@@ -64,6 +66,6 @@ class Routing:
         if self._routes:
             ctx.route = find_route(self._routes, incoming.platform, incoming.account,
                                    incoming.chat_key, incoming.user_id)
-        ctx.route = with_account(ctx.route, self._accounts.profile(incoming.platform,
-                                                                   incoming.account))
+        profile = self._accounts.profile(incoming.platform, incoming.account)
+        ctx.route = with_account(ctx.route, profile, f"{incoming.platform}/{incoming.account}")
         await call_next(ctx)
