@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 import aiohttp
 from aiohttp import web
 
+from bot.accounts import Accounts
 from bot.admin import admin_routes
 from bot.audit import Auditor
 from bot.errors import BotError, StorageUnavailable
@@ -16,7 +17,7 @@ from bot.llm import OpenAILLM
 from bot.metrics import CONTENT_TYPE_LATEST, Metrics
 from bot.moderation import Moderation
 from bot.pipeline import Pipeline, build_steps
-from bot.platform import Adapter, AdapterFactory, Services
+from bot.platform import Adapter, AdapterFactory, ConnectionHealth, Services
 from bot.prompts import Presets
 from bot.reload import PresetReloader
 from bot.settings import Settings
@@ -62,14 +63,16 @@ async def create_services(settings: Settings) -> Services:
         await llm.close()
         await storage.close()
         raise
+    accounts = Accounts()  # filled by the adapters as they are built
     pipeline = Pipeline(build_steps(settings, storage, llm, presets, texts, metrics, moderation,
-                                    ledger, auditor, knowledge, tools))
+                                    ledger, auditor, knowledge, tools, accounts))
     tasks = TaskOwner()
     jobs = open_jobs(settings.storage, tasks)
     if mcp is not None:
         mcp.start()  # tools appear as their servers connect; start-up never waits for them
     return Services(settings, storage, llm, pipeline, presets, tasks, jobs, metrics, texts, http,
-                    moderation, ledger, auditor, PresetReloader(presets, storage), knowledge, mcp)
+                    moderation, ledger, auditor, PresetReloader(presets, storage), knowledge, mcp,
+                    accounts)
 
 
 async def close_services(services: Services, drain_seconds: float = DRAIN_SECONDS) -> None:
@@ -138,17 +141,26 @@ async def _storage_state(services: Services) -> dict[str, object]:
     return storage
 
 
+def connections(app: web.Application) -> list[ConnectionHealth]:
+    """Every adapter's long connections (the adapters report them; the core knows no platform)."""
+    return [health for adapter in app[ADAPTERS] for health in adapter.health()]
+
+
 async def healthz(request: web.Request) -> web.Response:
-    """Serving: 200, `status` degraded while storage is down; 503 when the job consumer is
-    stuck (storage answers, yet it stopped reading): a restart is what helps then."""
+    """Serving: 200, `status` degraded while storage or a long connection is down; 503 when the
+    job consumer is stuck (storage answers, yet it stopped reading): a restart is what helps then."""
     services = request.app[SERVICES]
     storage = await _storage_state(services)
     jobs = services.jobs.health()
-    status = "unhealthy" if jobs.stuck else ("ok" if storage["ok"] else "degraded")
+    links = connections(request.app)
+    healthy = storage["ok"] and all(link.up for link in links)
+    status = "unhealthy" if jobs.stuck else ("ok" if healthy else "degraded")
     return web.json_response({
         "status": status,
         "storage": storage,
         "jobs": jobs.as_dict(),
+        "connections": [{"name": link.name, "state": link.state,
+                         "last_event_age": link.last_event_age} for link in links],
         "adapters": [adapter.name for adapter in request.app[ADAPTERS]],
         "background_tasks": len(services.tasks),
     }, status=503 if jobs.stuck else 200)
@@ -160,7 +172,8 @@ async def livez(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """200 only when storage is reachable, the job consumer reads and changes reach us."""
+    """200 only when storage is reachable, the job consumer reads, changes reach us and every
+    configured long connection is connected."""
     services = request.app[SERVICES]
     storage = await _storage_state(services)
     jobs = services.jobs.health()
@@ -170,14 +183,18 @@ async def readyz(request: web.Request) -> web.Response:
         (f"job consumer {jobs.state}", jobs.state != "reading"),
         ("job consumer stuck", jobs.stuck),
     ) if failed]
+    reasons += [f"long connection {link.name} {link.state}" for link in connections(request.app)
+                if not link.up]
     if reasons:
         return web.json_response({"ready": False, "reasons": reasons}, status=503)
     return web.json_response({"ready": True})
 
 
 async def metrics_view(request: web.Request) -> web.Response:
-    """Prometheus text exposition."""
-    body = request.app[SERVICES].metrics.render()
+    """Prometheus text exposition (the long connections' gauges read as of now)."""
+    metrics = request.app[SERVICES].metrics
+    metrics.connections(connections(request.app))
+    body = metrics.render()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

@@ -17,7 +17,7 @@ from bot.errors import BotError, ConfigError, StorageUnavailable, UpstreamError
 from bot.messages import Conversation, Incoming, Reply, Source
 from bot.moderation import command as moderation_command
 from bot.moderation.command import ACTIONS
-from bot.operator_cli import audit_export, operator_checks
+from bot.operator_cli import account_checks, audit_export, operator_checks
 from bot.platform import AdapterFactory, Check, Services
 from bot.settings import Settings, load
 
@@ -48,7 +48,10 @@ def _parser() -> argparse.ArgumentParser:
         "export", help="print the audit entries since a date as JSONL")
     export.add_argument("--since", required=True, help="2024-05-01, a date-time or Unix seconds")
     export.add_argument("--until", help="the same; default: now")
-    for sub in (serve, chat, commands.choices["check"], sync, search, terms, export):
+    wechat = commands.add_parser("wechat", help="an official account's operator commands: menu push")
+    wechat.add_argument("words", nargs="+", help="menu push: create the menu from menu_layout")
+    wechat.add_argument("--account", default="default", help="the account id (default: default)")
+    for sub in (serve, chat, commands.choices["check"], sync, search, terms, export, wechat):
         sub.add_argument("--config", type=Path, help="config file (default ./config.yaml)")
     return parser
 
@@ -84,6 +87,9 @@ def main(argv: Sequence[str], factories: Sequence[AdapterFactory]) -> int:
             return asyncio.run(moderation(settings, args.action, args.text))
         if args.command == "audit":
             return asyncio.run(audit_export(settings, args.since, args.until))
+        if args.command == "wechat":
+            return _report(asyncio.run(platform_command(settings, factories, "wechat", args.words,
+                                                        args.account)))
         return asyncio.run(check(settings, factories))
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
@@ -195,6 +201,25 @@ async def chat(settings: Settings, user: str) -> int:
         await close_services(services, 5)
 
 
+async def platform_command(settings: Settings, factories: Sequence[AdapterFactory], platform: str,
+                           words: Sequence[str], account: str) -> list[Check]:
+    """Run an adapter's operator command (`wechat menu push`) for one of its accounts."""
+    services = await create_services(settings)
+    try:
+        adapter = next((a for a in make_adapters(services, factories) if a.name == platform), None)
+        if adapter is None:
+            return [Check(platform, False, f"{platform} is not configured")]
+        return await adapter.command(words, account)
+    finally:
+        await close_services(services, 0)
+
+
+def _report(results: Sequence[Check]) -> int:
+    for result in results:
+        print(f"{'OK  ' if result.ok else 'FAIL'} {result.name}: {result.detail}")
+    return 0 if all(r.ok for r in results) else 1
+
+
 async def check(settings: Settings, factories: Sequence[AdapterFactory]) -> int:
     """One line per check; exit status 1 when any fails."""
     services = await create_services(settings)
@@ -209,12 +234,11 @@ async def check(settings: Settings, factories: Sequence[AdapterFactory]) -> int:
         results.extend(await _check_mcp(services))
         results.extend(operator_checks(services))
         for adapter in make_adapters(services, factories):
-            results.extend(await adapter.check())
+            results.extend(await adapter.check())  # one line per account (app)
+        results.append(account_checks(services))
     finally:
         await close_services(services, 0)
-    for result in results:
-        print(f"{'OK  ' if result.ok else 'FAIL'} {result.name}: {result.detail}")
-    return 0 if all(r.ok for r in results) else 1
+    return _report(results)
 
 
 async def _check_llm(services: Services) -> Check:

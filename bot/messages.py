@@ -13,11 +13,15 @@ class Conversation:
 
     platform: str
     key: str
+    account: str = "default"  # the platform's account (app); other accounts' ids never meet
 
     @property
     def id(self) -> str:
-        """Storage-safe identifier, unique across platforms."""
-        return f"{self.platform}:{self.key}"
+        """Storage-safe identifier, unique across platforms and their accounts (`default`
+        keeps the form it had before several accounts existed)."""
+        if self.account == "default":
+            return f"{self.platform}:{self.key}"
+        return f"{self.platform}@{self.account}:{self.key}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+if TYPE_CHECKING:
+    from bot.platform import ConnectionHealth
 
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
 
@@ -18,8 +24,8 @@ class Metrics:
             ["endpoint", "status"], registry=self.registry,
         )
         self.messages = Counter(
-            "bot_messages", "Messages handled by platform and outcome",
-            ["platform", "outcome"], registry=self.registry,
+            "bot_messages", "Messages handled by platform, account and outcome",
+            ["platform", "account", "outcome"], registry=self.registry,
         )
         self.llm_latency = Histogram(
             "bot_llm_latency_seconds", "LLM call latency (whole answer)", ["mode"],
@@ -40,6 +46,23 @@ class Metrics:
             "bot_moderation_errors", "Moderation provider failures", ["provider"],
             registry=self.registry,
         )
+
+        self.connection_up = Gauge(
+            "bot_long_connection_up", "1 while a long connection is connected, by connection",
+            ["connection"], registry=self.registry,
+        )
+        self.connection_event_age = Gauge(
+            "bot_long_connection_last_event_age_seconds",
+            "Seconds since the last event on a long connection (absent before the first)",
+            ["connection"], registry=self.registry,
+        )
+
+    def connections(self, states: Sequence[ConnectionHealth]) -> None:
+        """Set the long-connection gauges from the adapters' reports (at scrape time)."""
+        for health in states:
+            self.connection_up.labels(health.name).set(1 if health.up else 0)
+            if health.last_event_age is not None:
+                self.connection_event_age.labels(health.name).set(health.last_event_age)
 
     def render(self) -> bytes:
         """The text exposition format."""

@@ -29,6 +29,15 @@ async def audit_export(settings: Settings, since: str, until: str | None) -> int
     return 0
 
 
+def account_checks(services: Services) -> Check:
+    """Every account the adapters registered; each default preset must exist."""
+    found = services.accounts.items()
+    bad = [f"{platform}/{account}: preset {p.preset!r} does not exist"
+           for (platform, account), p in found if p.preset and p.preset not in services.presets]
+    names = ", ".join(f"{platform}/{account}" for (platform, account), _ in found)
+    return Check("accounts", not bad, "; ".join(bad) or (names or "none configured"))
+
+
 def operator_checks(services: Services) -> list[Check]:
     """Routes (each preset must exist), pricing (which models have none) and the audit trail."""
     operator, presets = services.settings.operator, services.presets

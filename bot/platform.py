@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from aiohttp import ClientSession, web
 
+from bot.accounts import Accounts
 from bot.jobs import JobQueue
-from bot.messages import Incoming, Reply, Source
+from bot.messages import Image, Incoming, Reply, Source
 from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.storage import Storage
@@ -91,10 +92,55 @@ class Services:
     reloader: PresetReloader
     knowledge: KnowledgeBase | None = None
     mcp: McpHub | None = None
+    accounts: Accounts = field(default_factory=Accounts)  # per-account defaults and keywords
+    pushers: dict[str, Pusher] = field(default_factory=dict)  # platform -> its push (/api/send)
 
     async def handle(self, incoming: Incoming, replier: Replier) -> None:
         """Run one message through the pipeline."""
         await self.pipeline.handle(incoming, replier)
+
+
+@dataclass(frozen=True, slots=True)
+class Push:
+    """A message the service starts (`POST /api/send`): to whom on which account, and what."""
+
+    account: str
+    to: Mapping[str, str]  # one platform address, e.g. {"openid": ...} or {"chat_id": ...}
+    text: str = ""
+    image: Image | None = None
+    card: bool = False  # show the text as a markdown card where the platform has cards
+
+
+class PushRefused(Exception):
+    """The platform refused a push: its error code and what it means for the caller."""
+
+    def __init__(self, code: int, meaning: str) -> None:
+        super().__init__(f"errcode {code}: {meaning}")
+        self.code = code
+        self.meaning = meaning
+
+
+class Pusher(Protocol):
+    """A platform that can send a message nobody asked for (registered in `Services.pushers`)."""
+
+    async def push(self, push: Push) -> str:
+        """Send it; the platform's message id (or ours). BadRequest for an unknown account or
+        address, PushRefused when the platform says no."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionHealth:
+    """One long connection an adapter keeps, for /healthz, /readyz and /metrics."""
+
+    name: str  # e.g. "feishu/default"
+    state: str  # connecting | connected | reconnecting | stopped
+    last_event_age: float | None = None  # seconds since its last event; None before the first
+
+    @property
+    def up(self) -> bool:
+        """Whether messages can arrive over it now."""
+        return self.state == "connected"
 
 
 class Adapter(Protocol):
@@ -116,6 +162,14 @@ class Adapter(Protocol):
 
     async def check(self) -> list[Check]:
         """Try the platform's dependencies (tokens, APIs) for `python -m bot check`."""
+        ...
+
+    def health(self) -> list[ConnectionHealth]:
+        """The long connections this adapter keeps (none for webhook-only platforms)."""
+        ...
+
+    async def command(self, words: Sequence[str], account: str) -> list[Check]:
+        """An operator command for one account (`python -m bot wechat menu push`)."""
         ...
 
 

@@ -159,3 +159,38 @@ async def test_check_passes_valid_routes_and_names_unpriced_models(
     assert code == 0, out
     assert "OK   routes: 1 route(s) valid" in out
     assert "OK   pricing: no price for gpt-4o (cost counted as 0)" in out
+
+
+async def test_check_checks_every_wechat_account_and_feishu_app(
+    fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    from tests.fakes.feishu import APP_ID, APP_SECRET, start_fake
+    from tests.fakes.wechat import wechat_api
+
+    feishu = await start_fake()
+    feishu.apps["cli_sales"] = "sales-secret"
+    try:
+        async with wechat_api() as wechat:
+            wechat.apps["wxshop"] = "shop-secret"
+            config = tmp_path / "accounts.yaml"
+            config.write_text(
+                f"wechat:\n  token: t\n  app_id: wx1234567890abcdef\n  app_secret: test-secret\n"
+                f"  api_base: {wechat.url}\n  accounts:\n"
+                f"    - {{id: shop, token: s, app_id: wxshop, app_secret: '${{SHOP}}'}}\n"
+                f"    - {{id: broken, token: b, app_id: wxnope, app_secret: x}}\n"
+                f"feishu:\n  app_id: {APP_ID}\n  app_secret: {APP_SECRET}\n"
+                f"  base_url: {feishu.url}\n  apps:\n"
+                f"    - {{id: sales, app_id: cli_sales, app_secret: sales-secret}}\n")
+            code, out, _ = await run("check", "--config", str(config),
+                                     env=environment(fake_openai, SHOP="shop-secret"))
+    finally:
+        assert feishu.server is not None
+        await feishu.server.close()
+    assert code == 1, out
+    assert "OK   wechat access token (default)" in out
+    assert "OK   wechat access token (shop)" in out
+    assert "FAIL wechat access token (broken): errcode 40013" in out
+    assert "OK   feishu tenant token (default)" in out
+    assert "OK   feishu tenant token (sales)" in out
+    assert ("OK   accounts: wechat/default, wechat/shop, wechat/broken, feishu/default, "
+            "feishu/sales") in out

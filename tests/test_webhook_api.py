@@ -146,7 +146,7 @@ async def test_metrics_count_requests_and_llm_tokens(start_service: StartService
         text = await response.text()
     assert 'bot_http_requests_total{endpoint="/api/chat",status="200"} 1.0' in text
     assert 'bot_llm_tokens_total{kind="completion"} 3.0' in text
-    assert 'bot_messages_total{outcome="answered",platform="webhook"} 1.0' in text
+    assert 'bot_messages_total{account="default",outcome="answered",platform="webhook"} 1.0' in text
 
 
 async def test_secrets_never_appear_in_metrics_or_health(start_service: StartService) -> None:

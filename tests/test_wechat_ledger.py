@@ -154,3 +154,19 @@ async def test_continuation_parts_are_taken_in_order_and_put_back_in_front(stora
     assert await book.next_more(msg()) == ("p2", 1)
     assert await book.next_more(msg()) == ("p3", 0)
     assert await book.next_more(msg()) is None
+
+
+async def test_a_listed_accounts_records_and_hand_overs_are_its_own(storage: Storage,
+                                                                    clock: Clock) -> None:
+    default = ledger(storage, clock)
+    shop = Ledger(storage, T, False, record_ttl=900, queue_ttl=3600, clock=clock, account="shop")
+    arrived = await asyncio.gather(default.arrive(msg(), "a", 1), shop.arrive(msg(), "b", 1))
+    assert [a.make for _, _, a in arrived] == [True, True]  # same MsgId, two records
+    await shop.made(msg(), "b", lambda h: ("shop answer",))
+    clock.now += 30
+    assert await shop.claim(msg(), "late", "deliver_late") is not None
+    await shop.hand_over(msg(), "late", ["shop answer"], rest=False)
+    default_doc, shop_doc = await storage.read_docs(["wechat:{gh_a/o1}:handover",
+                                                     "wechat:{shop/gh_a/o1}:handover"])
+    assert default_doc.value is None
+    assert shop_doc.value is not None

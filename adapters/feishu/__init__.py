@@ -7,11 +7,12 @@ from bot.platform import Adapter, Services
 
 
 def create(services: Services) -> Adapter | None:
-    """Factory for `adapters.ENABLED`; None when FEISHU_APP_ID is unset."""
-    settings = feishu_settings.read(services.settings.section)
-    if settings is None:
+    """Factory for `adapters.ENABLED`; None when no app is configured (FEISHU_APP_ID unset
+    and no `feishu.apps`)."""
+    apps = feishu_settings.read_all(services.settings.section)
+    if not apps:
         return None
     # lark-oapi takes ~3.5 s to import: only deployments that use Feishu pay for it.
     from adapters.feishu.adapter import FeishuAdapter
 
-    return FeishuAdapter(services, settings)
+    return FeishuAdapter(services, apps)

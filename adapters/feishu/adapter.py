@@ -1,4 +1,4 @@
-"""The Feishu adapter object: its route, its long connection and its self-check."""
+"""The Feishu adapter object: each app's route or long connection, its push and its self-check."""
 
 from __future__ import annotations
 
@@ -9,21 +9,20 @@ from aiohttp import web
 
 from adapters.feishu.api import FeishuAPI
 from adapters.feishu.errors import FeishuError
-from adapters.feishu.inbound import Inbound
+from adapters.feishu.inbound import PLATFORM, Inbound
+from adapters.feishu.push import FeishuPusher
 from adapters.feishu.routes import Callback
 from adapters.feishu.settings import FeishuSettings
 from adapters.feishu.token import TenantToken
 from adapters.feishu.verify import Keys
 from adapters.feishu.ws import LongConnection
-from bot.platform import Check, Services
+from bot.platform import Check, ConnectionHealth, Services
 
 log = logging.getLogger(__name__)
 
 
-class FeishuAdapter:
-    """`POST /feishu/events` in webhook mode, or the long connection in websocket mode."""
-
-    name = "feishu"
+class FeishuApp:
+    """One app's parts: token, API, inbound path, callback and long connection, kept apart."""
 
     def __init__(self, services: Services, settings: FeishuSettings) -> None:
         self.settings = settings
@@ -34,32 +33,59 @@ class FeishuAdapter:
                     settings.replay_window)
         self.callback = Callback(keys, self.inbound)
         self.connection = LongConnection(settings, self.inbound)
+        services.accounts.register(PLATFORM, settings.account, settings.profile)
         if settings.mode == "webhook" and not (keys.verification_token or keys.encrypt_key):
-            log.warning("feishu: neither FEISHU_VERIFICATION_TOKEN nor FEISHU_ENCRYPT_KEY is set; "
-                        "anyone can post events to /feishu/events")
+            log.warning("feishu: app %s has neither a verification token nor an encrypt key; "
+                        "anyone can post events to %s", settings.account, settings.path)
 
-    def routes(self) -> Sequence[web.RouteDef]:
-        """The event callback (webhook mode only: the long connection needs no public URL)."""
-        if self.settings.mode != "webhook":
-            return []
-        return [web.post("/feishu/events", self.callback.handle)]
-
-    async def start(self) -> None:
-        """Open the long connection in websocket mode."""
-        if self.settings.mode == "websocket":
-            await self.connection.start()
-
-    async def close(self) -> None:
-        """Close the long connection."""
-        if self.settings.mode == "websocket":
-            await self.connection.close()
-
-    async def check(self) -> list[Check]:
+    async def check(self) -> Check:
         """The tenant token and the bot's identity."""
+        name = f"feishu tenant token ({self.settings.account})"
         try:
             await self.token.refresh()
             open_id = await self.api.bot_open_id()
         except FeishuError as exc:
-            return [Check("feishu tenant token", False, str(exc))]
-        detail = f"{self.settings.base_url}, mode {self.settings.mode}, bot open_id {open_id or '?'}"
-        return [Check("feishu tenant token", True, detail)]
+            return Check(name, False, str(exc))
+        return Check(name, True, f"{self.settings.base_url}, mode {self.settings.mode}, "
+                                 f"bot open_id {open_id or '?'}")
+
+
+class FeishuAdapter:
+    """`POST /feishu/events` (`default`) and `/feishu/{id}/events` in webhook mode; one long
+    connection per app in websocket mode."""
+
+    name = "feishu"
+
+    def __init__(self, services: Services, apps: Sequence[FeishuSettings]) -> None:
+        self.apps = {s.account: FeishuApp(services, s) for s in apps}
+        services.pushers[self.name] = FeishuPusher({k: a.api for k, a in self.apps.items()})
+
+    def _websocket(self) -> list[FeishuApp]:
+        return [app for app in self.apps.values() if app.settings.mode == "websocket"]
+
+    def routes(self) -> Sequence[web.RouteDef]:
+        """The event callbacks (webhook mode only: the long connection needs no public URL)."""
+        return [web.post(app.settings.path, app.callback.handle) for app in self.apps.values()
+                if app.settings.mode == "webhook"]
+
+    async def start(self) -> None:
+        """Open each websocket-mode app's long connection."""
+        for app in self._websocket():
+            await app.connection.start()
+
+    async def close(self) -> None:
+        """Close the long connections."""
+        for app in self._websocket():
+            await app.connection.close()
+
+    async def check(self) -> list[Check]:
+        """Each app's tenant token and bot identity."""
+        return [await app.check() for app in self.apps.values()]
+
+    def health(self) -> list[ConnectionHealth]:
+        """Each long connection's state and the age of its last event."""
+        return [app.connection.health() for app in self._websocket()]
+
+    async def command(self, words: Sequence[str], account: str) -> list[Check]:
+        """The Feishu adapter has no operator commands."""
+        return [Check("feishu", False, "no commands")]

@@ -28,6 +28,9 @@ from lark_oapi.api.cardkit.v1 import (
     SettingsCardResponse,
 )
 from lark_oapi.api.im.v1 import (
+    CreateMessageRequest,
+    CreateMessageRequestBody,
+    CreateMessageResponse,
     PatchMessageRequest,
     PatchMessageRequestBody,
     PatchMessageResponse,
@@ -94,6 +97,16 @@ class FeishuAPI:
                 .reply_in_thread(in_thread).uuid(uuid[:50]).build())
         request = ReplyMessageRequest.builder().message_id(message_id).request_body(body).build()
         data = await self._typed("reply", request, ReplyMessageResponse)
+        return str(data.message_id)
+
+    async def send(self, id_type: str, receive_id: str, msg_type: str, content: str,
+                   uuid: str) -> str:
+        """A new message to a user (`open_id`) or a chat (`chat_id`); the new message's id."""
+        body = (CreateMessageRequestBody.builder().receive_id(receive_id).msg_type(msg_type)
+                .content(content).uuid(uuid[:50]).build())
+        request = (CreateMessageRequest.builder().receive_id_type(id_type).request_body(body)
+                   .build())
+        data = await self._typed("send", request, CreateMessageResponse)
         return str(data.message_id)
 
     async def patch(self, message_id: str, content: str) -> None:

@@ -71,7 +71,7 @@ class CardReplier:
         return markdown
 
     async def _reply(self, msg_type: str, content: str, tag: str) -> str:
-        in_thread = bool(self._message.thread_id)
+        in_thread = bool(self._message.topic)  # answered inside the topic, not in the group
         uuid = f"{self._message.message_id}-{tag}"  # Feishu sends one message per uuid an hour
         return await self._api.reply(self._message.message_id, msg_type, content, in_thread, uuid)
 
@@ -96,7 +96,7 @@ class CardReplier:
             log.warning("feishu: no card could be sent (%s); the answer will be plain text", exc.code)
 
     def _card_key(self) -> str:
-        return f"feishu:card:{self._message.message_id}"
+        return f"feishu:card:{self._settings.scoped(self._message.message_id)}"
 
     async def _remember_card(self) -> None:
         """Keep the card id: a job re-run after a crash must type into the card the user sees."""

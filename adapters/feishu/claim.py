@@ -46,13 +46,14 @@ def queued(doc: Doc, token: str) -> tuple[list[str | None] | None, bool]:
 class Claims:
     """`take` before recording the job, `confirm` after."""
 
-    def __init__(self, storage: Storage, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, storage: Storage, clock: Callable[[], float] = time.time,
+                 scoped: Callable[[str], str] = str) -> None:
         self._storage = storage
         self._clock = clock
+        self._scoped = scoped  # one claim per app: a group message may reach two of our bots
 
-    @staticmethod
-    def _key(message_id: str) -> str:
-        return f"feishu:{{{message_id}}}:claim"
+    def _key(self, message_id: str) -> str:
+        return f"feishu:{{{self._scoped(message_id)}}}:claim"
 
     async def take(self, message_id: str) -> tuple[Outcome, str]:
         """The outcome, and this delivery's token when it owns the message now."""

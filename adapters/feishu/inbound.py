@@ -17,6 +17,7 @@ from adapters.feishu.errors import FeishuError
 from adapters.feishu.parse import FeishuMessage, mentions_bot, parse_message, text_for_model
 from adapters.feishu.settings import FeishuSettings
 from adapters.feishu.texts import say
+from bot.accounts import DEFAULT
 from bot.errors import StorageUnavailable
 from bot.messages import Attachment, Conversation, Incoming
 from bot.platform import Services
@@ -27,6 +28,7 @@ PLATFORM = "feishu"
 BOT_INFO_TTL = 24 * 3600.0
 JOB = "feishu.message"
 MAX_POST_IMAGES = 4  # pictures of one post sent to a vision model
+TOPIC_TTL = 30 * 24 * 3600.0  # a topic started with an @mention is followed this long
 
 
 class Inbound:
@@ -37,8 +39,9 @@ class Inbound:
         self._settings = settings
         self._api = api
         self._bot_open_id = ""
-        self._claims = Claims(services.storage)
-        services.jobs.register(JOB, self._run_job)
+        self._claims = Claims(services.storage, scoped=settings.scoped)
+        self.job = JOB if settings.account == DEFAULT else f"{JOB}@{settings.account}"
+        services.jobs.register(self.job, self._run_job)
 
     @property
     def closing(self) -> bool:
@@ -65,7 +68,7 @@ class Inbound:
             log.info("feishu: %s message %s", outcome, message.message_id)
             return outcome == "duplicate"
         try:
-            await self._services.jobs.enqueue(JOB, payload)
+            await self._services.jobs.enqueue(self.job, payload)
         except StorageUnavailable:
             self._services.tasks.spawn(self.process(message), name=f"feishu:{message.message_id}")
         if token:
@@ -101,7 +104,7 @@ class Inbound:
         bot_id = await self.bot_open_id()
         if message.sender_id and message.sender_id == bot_id:
             return
-        if message.is_group and not mentions_bot(message, bot_id):
+        if message.is_group and not await self._for_us(message, bot_id):
             return
         replier = CardReplier(self._api, message, self._settings, self._services.texts,
                               self._services.storage)
@@ -110,6 +113,29 @@ class Inbound:
             await replier.send_notice(say(self._services.texts, attachments))
             return
         await self._services.pipeline.handle(self._incoming(message, bot_id, attachments), replier)
+
+    def _topic_key(self, topic: str) -> str:
+        return f"feishu:topic:{{{self._settings.scoped(topic)}}}"
+
+    async def _for_us(self, message: FeishuMessage, bot_id: str) -> bool:
+        """A group message is for us when it mentions the bot, or (unless every message in a topic
+        must mention it) when it is in a topic someone started by mentioning the bot."""
+        if mentions_bot(message, bot_id):
+            if not self._settings.thread_needs_mention:
+                # this message roots the topic its answer opens, or is inside one already
+                with contextlib.suppress(StorageUnavailable):
+                    await self._services.storage.set(
+                        self._topic_key(message.topic or message.message_id), "1", TOPIC_TTL)
+            return True
+        if self._settings.thread_needs_mention or not message.topic:
+            return False
+        for topic in {message.thread_id, message.root_id} - {""}:
+            try:
+                if await self._services.storage.get(self._topic_key(topic)) is not None:
+                    return True
+            except StorageUnavailable:
+                return False  # cannot tell: staying silent beats answering every message
+        return False
 
     async def _attachments(self, message: FeishuMessage) -> tuple[Attachment, ...] | str:
         """What comes with the text, or the key of the text that says why it cannot be read."""
@@ -142,13 +168,15 @@ class Inbound:
                   attachments: tuple[Attachment, ...]) -> Incoming:
         if not message.is_group:
             key = message.sender_id
+        elif message.topic and self._settings.thread_history:
+            key = f"{message.chat_id}:topic:{message.topic}"  # everyone in the topic, one context
         elif self._settings.group_shared_history:
             key = message.chat_id
         else:
             key = f"{message.chat_id}:{message.sender_id}"
         return Incoming(
             platform=PLATFORM,
-            conversation=Conversation(PLATFORM, key),
+            conversation=Conversation(PLATFORM, key, self._settings.account),
             user_id=message.sender_id,
             text=text_for_model(message, bot_id),
             message_id=message.message_id,
@@ -157,4 +185,5 @@ class Inbound:
             is_group=message.is_group,
             mentioned=message.is_group,
             chat=message.chat_id,  # routes and per-chat quotas and usage are keyed by it
+            account=self._settings.account,
         )

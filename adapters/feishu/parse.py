@@ -39,6 +39,12 @@ class FeishuMessage:
     resource_key: str
     mentions: tuple[Mention, ...]
     image_keys: tuple[str, ...] = ()  # pictures inside a `post`, in order
+    root_id: str = ""  # the topic's (thread's) first message, for a message inside one
+
+    @property
+    def topic(self) -> str:
+        """The topic this message is in (its thread, else its root message); "" outside one."""
+        return self.thread_id or self.root_id
 
     @property
     def is_group(self) -> bool:
@@ -134,6 +140,7 @@ def parse_message(payload: dict[str, Any]) -> FeishuMessage | None:
         resource_key=key,
         mentions=mentions,
         image_keys=images,
+        root_id=_str(message.get("root_id")),
     )
 
 

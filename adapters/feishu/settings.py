@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bot.accounts import DEFAULT, Profile, entries, profile
 from bot.config import Secret, Section
+from bot.errors import ConfigError
 
 FEISHU = "https://open.feishu.cn"
+OWN = ("app_id", "app_secret", "verification_token", "encrypt_key")
+"""An app's credentials: never inherited from the `feishu:` section by a listed app."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,14 +30,41 @@ class FeishuSettings:
     retry_attempts: int = 3
     retry_backoff: float = 0.5
     max_card_bytes: int = 28000
+    account: str = DEFAULT  # the id in `feishu.apps`, or `default` (the environment's)
+    thread_history: bool = True  # one history per topic (thread)
+    thread_needs_mention: bool = False  # False: a topic started with an @mention goes on without
+    profile: Profile = field(default_factory=Profile)  # preset, model, keywords
+    ping_timeout: float = 300.0  # no frame from the long connection this long: it is dead
+    reconnect_base: float = 1.0  # first reconnect delay (doubling, jittered)
+    reconnect_max: float = 60.0
+
+    @property
+    def path(self) -> str:
+        """Where Feishu posts this app's events (webhook mode)."""
+        return "/feishu/events" if self.account == DEFAULT else f"/feishu/{self.account}/events"
+
+    def scoped(self, key: str) -> str:
+        """`key` qualified by the app unless it is `default` (storage keys as before)."""
+        return key if self.account == DEFAULT else f"{self.account}/{key}"
 
 
 def read(root: Section) -> FeishuSettings | None:
-    """None when `FEISHU_APP_ID` (or `feishu.app_id`) is unset: the adapter is off."""
+    """The `default` app; None when `FEISHU_APP_ID` (or `feishu.app_id`) is unset."""
     s = root.section("feishu")
+    return _app(s, DEFAULT) if s.text("app_id", env="FEISHU_APP_ID") else None
+
+
+def read_all(root: Section) -> list[FeishuSettings]:
+    """Every app: `default`, then `feishu.apps` (each with its own app_id); empty = off."""
+    found = [_app(entry, ident) for ident, entry in entries(root.section("feishu"), "apps", OWN)]
+    default = read(root)
+    return [default, *found] if default is not None else found
+
+
+def _app(s: Section, account: str) -> FeishuSettings:
     app_id = s.text("app_id", env="FEISHU_APP_ID")
     if not app_id:
-        return None
+        raise ConfigError(f"{s.raw('app_id')[1]}: every app in feishu.apps needs an app_id")
     return FeishuSettings(
         app_id=app_id,
         app_secret=s.secret("app_secret", env="FEISHU_APP_SECRET"),
@@ -49,4 +80,11 @@ def read(root: Section) -> FeishuSettings | None:
         retry_attempts=s.integer("retry_attempts", 3, minimum=0),
         retry_backoff=s.number("retry_backoff", 0.5),
         max_card_bytes=s.integer("max_card_bytes", 28000, minimum=1000),
+        account=account,
+        thread_history=s.flag("thread_history", True),
+        thread_needs_mention=s.flag("thread_needs_mention", False),
+        profile=profile(s),
+        ping_timeout=s.number("ping_timeout", 300.0, minimum=0.1),
+        reconnect_base=s.number("reconnect_base", 1.0, minimum=0.01),
+        reconnect_max=s.number("reconnect_max", 60.0, minimum=0.01),
     )

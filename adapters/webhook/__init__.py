@@ -10,7 +10,8 @@ from adapters.webhook.auth import BearerAuth
 from adapters.webhook.chat import ChatEndpoint
 from adapters.webhook.page import WebPage
 from adapters.webhook.relay import Relay
-from bot.platform import Adapter, Check, Services
+from adapters.webhook.send import SendEndpoint
+from bot.platform import Adapter, Check, ConnectionHealth, Services
 
 
 class WebhookAdapter:
@@ -21,16 +22,18 @@ class WebhookAdapter:
     def __init__(self, services: Services) -> None:
         auth = BearerAuth(services.settings.api_keys)
         self._chat = ChatEndpoint(services, auth)
+        self._send = SendEndpoint(services, self._chat.authenticate)
         self._relay = Relay(services, auth)
         self._page = WebPage(services.presets, auth)
         self._keys = len(services.settings.api_keys)
 
     def routes(self) -> Sequence[web.RouteDef]:
-        """`/api/chat`, `/v1/chat/completions`, the web chat page and its preset list."""
+        """`/api/chat`, `/api/send`, `/v1/chat/completions`, the web chat page, its presets."""
         return [
             web.get("/", self._page.page),
             web.get("/api/presets", self._page.presets),
             web.post("/api/chat", self._chat.handle),
+            web.post("/api/send", self._send.handle),
             web.post("/v1/chat/completions", self._relay.handle),
         ]
 
@@ -45,6 +48,14 @@ class WebhookAdapter:
         detail = (f"{self._keys} API key(s) configured" if self._keys
                   else "no BOT_API_KEYS set: /api/chat and /v1/chat/completions refuse everyone")
         return [Check("webhook API keys", True, detail)]
+
+    def health(self) -> list[ConnectionHealth]:
+        """No long connection."""
+        return []
+
+    async def command(self, words: Sequence[str], account: str) -> list[Check]:
+        """The webhook adapter has no operator commands."""
+        return [Check("webhook", False, "no commands")]
 
 
 def create(services: Services) -> Adapter:

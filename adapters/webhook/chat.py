@@ -104,7 +104,7 @@ class ChatEndpoint:
         self._idempotency = Idempotency(services.storage, services.settings.llm.timeout + 5)
         services.jobs.register(ASYNC_JOB, self._run_job)
 
-    def _authenticate(self, request: web.Request, raw: bytes) -> str:
+    def authenticate(self, request: web.Request, raw: bytes) -> str:
         """Who is calling (a scope for idempotency keys): a bearer key's hash, or "hmac"."""
         if self._hmac_secret and SIGNATURE_HEADER in request.headers:
             verify(self._hmac_secret, request.headers.get(TIMESTAMP_HEADER, ""),
@@ -117,7 +117,7 @@ class ChatEndpoint:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Authenticate, validate, then answer whole, streamed, or later."""
         raw = await request.read()
-        scope = self._authenticate(request, raw)
+        scope = self.authenticate(request, raw)
         chat = parse_chat(parse_json_object(raw))
         key = read_key(request.headers.get(HEADER))
         incoming = Incoming(platform=PLATFORM, conversation=Conversation(PLATFORM, chat.user),

@@ -32,6 +32,9 @@ MEANINGS: dict[int, str] = {
     45047: "customer-service message quota for this subscriber is used up",
     41005: "media data missing from the upload",
     48001: "API not authorised: the account is not verified or lacks the customer-service API",
+    40018: "invalid button name length in the menu layout",
+    40054: "invalid button URL in the menu layout",
+    45010: "customer-service message quota reached",
 }
 T = TypeVar("T")
 TOKEN_MARGIN = 300.0  # refresh this long before WeChat's expiry (it rotates 5 min early itself)
@@ -148,6 +151,10 @@ class WeChatAPI:
         """A customer-service image message with an uploaded picture."""
         await self.call("/cgi-bin/message/custom/send",
                         {"touser": openid, "msgtype": "image", "image": {"media_id": media_id}})
+
+    async def create_menu(self, buttons: list[Any]) -> None:
+        """Replace the account's custom menu (`menu_layout`: WeChat's `button` list)."""
+        await self.call("/cgi-bin/menu/create", {"button": buttons})
 
     async def upload_image(self, data: bytes, mime: str) -> str:
         """Upload a picture as temporary media (kept 3 days by WeChat); its media_id."""

@@ -1,6 +1,7 @@
 """Where the records live, and each transition of `record.py` applied atomically to them.
 
-Keys share one Redis Cluster hash tag per subscriber, `{account/openid}`, so a transition that
+Keys share one Redis Cluster hash tag per subscriber, `{account/openid}` (the official account's
+original id; `{id/account/openid}` for an account listed in `wechat.accounts`), so a transition that
 touches a message's record and the subscriber's hand-over or continuation queue is one
 compare-and-swap:
 - `wechat:{tag}:msg:{MsgId}`: the message's record (`record.Record`);
@@ -20,6 +21,7 @@ from typing import Any, Literal, TypeVar
 from adapters.wechat import record as r
 from adapters.wechat.parse import Inbound
 from adapters.wechat.record import Record, Take, Timing
+from bot.accounts import DEFAULT
 from bot.errors import StorageUnavailable
 from bot.storage import Doc, Storage
 from bot.storage.docs import update
@@ -54,16 +56,17 @@ class Ledger:
 
     def __init__(self, storage: Storage, timing: Timing, customer_service: bool,
                  record_ttl: float, queue_ttl: float, patience: float = 5.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, account: str = DEFAULT) -> None:
         self._storage = storage
         self.timing = timing
         self._cs = customer_service
         self._ttls = (record_ttl, queue_ttl)
         self._patience = patience
         self.clock = clock
+        self._scope = "" if account == DEFAULT else f"{account}/"  # ids cannot hold braces
 
     def _keys(self, msg: Inbound, *queues: str) -> list[str]:
-        base = f"wechat:{{{tag(msg)}}}"
+        base = f"wechat:{{{self._scope}{tag(msg)}}}"
         return [f"{base}:msg:{msg.key}", *(f"{base}:{queue}" for queue in queues)]
 
     async def _retrying(self, attempt: Callable[[], Awaitable[T]], patience: float) -> T:

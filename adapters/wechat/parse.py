@@ -52,6 +52,7 @@ class Inbound:
     text: str = ""
     media_id: str = ""
     pic_url: str = ""
+    event_key: str = ""  # a menu button's key (CLICK), a QR scene (SCAN, subscribe), a URL (VIEW)
 
 
 def message_key(fields: dict[str, Any]) -> str:
@@ -86,4 +87,5 @@ def inbound(xml: str) -> Inbound:
         text=text,
         media_id=str(fields.get("MediaId") or ""),
         pic_url=str(fields.get("PicUrl") or ""),
+        event_key=str(fields.get("EventKey") or "") if kind == "event" else "",
     )

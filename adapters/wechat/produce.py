@@ -80,12 +80,13 @@ class Producer:
             attachments = await self._voice(msg)
         return Incoming(
             platform=PLATFORM,
-            conversation=Conversation(PLATFORM, msg.openid),
+            conversation=Conversation(PLATFORM, msg.openid, self._s.account),
             user_id=msg.openid,
             text=msg.text,
             message_id=msg.key,
             dedup_key=None,  # the record dedups (record.arrive), so a re-run job is not dropped
             attachments=attachments,
+            account=self._s.account,  # history, limits, keywords and defaults are per account
         )
 
     async def _image(self, msg: Inbound) -> Attachment:

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from adapters.wechat.crypto import Cipher
 from adapters.wechat.delivery import Delivery, Served
+from adapters.wechat.events import answer_event
 from adapters.wechat.parse import Inbound, as_text, inbound, xml_fields
 from adapters.wechat.render import image_id, image_reply, text_reply
 from adapters.wechat.settings import WeChatSettings
@@ -18,9 +19,6 @@ from adapters.wechat.verify import require_msg_signature, require_query
 from bot.errors import BadRequest, PayloadTooLarge, StorageUnavailable
 
 log = logging.getLogger(__name__)
-
-_WELCOME_EVENTS = frozenset({"subscribe", "subscribe_scan"})
-
 
 class Endpoint:
     """Verifies, decrypts, parses and dispatches; answers encrypted exactly when asked encrypted."""
@@ -74,8 +72,12 @@ class Endpoint:
         texts = self._s.texts
         if msg.kind == "event":
             # Events are answered at once and the answer does not depend on state, so a retry
-            # (same FromUserName + CreateTime) simply gets the same answer again.
-            return Served(texts["welcome"] if msg.event in _WELCOME_EVENTS else None)
+            # (same FromUserName + CreateTime) simply gets the same answer again; a menu
+            # command goes through the delivery like a typed message (its record dedups).
+            event = answer_event(self._s, msg)
+            if event.typed is None:
+                return Served(event.text)
+            msg = event.typed
         if msg.kind == "text" and msg.text.strip().lower() in self._s.more_words:
             try:
                 more = await self._delivery.more(msg)

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
+from bot.accounts import DEFAULT, Profile, entries, profile
 from bot.config import Secret, Section
 from bot.errors import ConfigError
+
+OWN = ("token", "app_id", "app_secret", "encoding_aes_key", "customer_service")
+"""An account's credentials: never inherited from the `wechat:` section by a listed account."""
 
 TEXTS: dict[str, str] = {
     "welcome": "Welcome! Send me a message and I will answer. 欢迎关注，直接发消息即可提问。",
@@ -50,6 +55,16 @@ class WeChatSettings:
     pending_ttl: float = 48 * 3600.0
     more_words: tuple[str, ...] = ("继续", "more")
     texts: dict[str, str] = field(default_factory=lambda: dict(TEXTS))
+    account: str = DEFAULT  # the id in `wechat.accounts`, or `default` (the environment's)
+    scenes: dict[str, str] = field(default_factory=dict)  # QR scene key -> text (SCAN, subscribe)
+    menu: dict[str, str] = field(default_factory=dict)  # CLICK EventKey -> text or "/command"
+    menu_layout: Any = None  # the `button` list for the custom menu API
+    profile: Profile = field(default_factory=Profile)  # preset, model, keywords
+
+    @property
+    def path(self) -> str:
+        """Where WeChat pushes this account's messages."""
+        return "/wechat" if self.account == DEFAULT else f"/wechat/{self.account}"
 
     @property
     def retries_over(self) -> float:
@@ -64,10 +79,28 @@ class WeChatSettings:
 
 
 def read(s: Section) -> WeChatSettings | None:
-    """The settings, or None when no token is configured (the adapter is off)."""
+    """The `default` account's settings, or None when no token is configured for it."""
+    return _account(s, DEFAULT) if s.text("token", env="WECHAT_TOKEN") else None
+
+
+def read_all(s: Section) -> list[WeChatSettings]:
+    """Every account: `default` (environment and the section's own keys), then
+    `wechat.accounts` (each needs its own token); empty = the adapter is off."""
+    found = [_account(entry, ident) for ident, entry in entries(s, "accounts", OWN)]
+    default = read(s)
+    return [default, *found] if default is not None else found
+
+
+def _account(s: Section, account: str) -> WeChatSettings:
     token = s.text("token", env="WECHAT_TOKEN")
     if not token:
-        return None
+        raise ConfigError(f"{s.raw('token')[1]}: every account in wechat.accounts needs a token")
+    layout = s.raw("menu_layout")[0]
+    if layout is not None and not isinstance(layout, list):
+        raise ConfigError(f"{s.raw('menu_layout')[1]}: expected a list of buttons")
+    texts = {**TEXTS, **s.mapping("texts")}
+    if s.text("welcome"):
+        texts["welcome"] = s.text("welcome")
     settings = WeChatSettings(
         token=token,
         app_id=s.text("app_id", env="WECHAT_APP_ID"),
@@ -86,8 +119,18 @@ def read(s: Section) -> WeChatSettings | None:
         max_reply_bytes=s.integer("max_reply_bytes", 2047, minimum=64),
         pending_ttl=s.number("pending_ttl", 48 * 3600.0, minimum=60.0),
         more_words=tuple(w.lower() for w in s.strings("more_words")) or ("继续", "more"),
-        texts={**TEXTS, **s.mapping("texts")},
+        texts=texts,
+        account=account,
+        scenes=s.mapping("scenes"),
+        menu=s.mapping("menu"),
+        menu_layout=layout,
+        profile=profile(s),
     )
+    return _checked(settings)
+
+
+def _checked(settings: WeChatSettings) -> WeChatSettings:
+    """The settings, unless two of them contradict each other."""
     if settings.encoding_aes_key and not settings.app_id:
         raise ConfigError("wechat.app_id (WECHAT_APP_ID): required when an EncodingAESKey is set")
     if settings.customer_service and not settings.has_api:

@@ -35,21 +35,22 @@ class Settler:
     """Runs the `wechat.answer` job."""
 
     def __init__(self, ledger: Ledger, local: Local, maker: Maker, outbox: Outbox,
-                 tasks: TaskOwner, jobs: JobQueue | None) -> None:
+                 tasks: TaskOwner, jobs: JobQueue | None, job: str = JOB) -> None:
         self._ledger = ledger
         self._local = local
         self._maker = maker
         self._outbox = outbox
         self._tasks = tasks
         self._jobs = jobs
+        self._job = job  # one job name per account: its handler holds that account's parts
         if jobs is not None:
-            jobs.register(JOB, self.run)
+            jobs.register(job, self.run)
 
     async def record(self, msg: Inbound) -> None:
         """Record the job durably; if storage cannot take it, settle in this process instead."""
         if self._jobs is not None:
             try:
-                await self._jobs.enqueue(JOB, dataclasses.asdict(msg))
+                await self._jobs.enqueue(self._job, dataclasses.asdict(msg))
                 return
             except StorageUnavailable as exc:
                 log.warning("wechat: the answer's job could not be recorded (%s); settling it "

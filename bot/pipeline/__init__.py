@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from bot.accounts import Accounts
 from bot.audit import Auditor
 from bot.llm import LLMClient
 from bot.messages import Incoming
@@ -17,6 +18,7 @@ from bot.pipeline.commands import Commands
 from bot.pipeline.context import Context, Next, Step
 from bot.pipeline.dedup import Dedup
 from bot.pipeline.guard import Guard
+from bot.pipeline.keywords import Keywords
 from bot.pipeline.limits import Limits
 from bot.pipeline.media import Media
 from bot.pipeline.moderate import ModerateInput, ModerateOutput
@@ -45,12 +47,13 @@ def build_steps(
     settings: Settings, storage: Storage, llm: LLMClient, presets: Presets, texts: Texts,
     metrics: Metrics, moderation: Moderation, ledger: UsageLedger | None = None,
     auditor: Auditor | None = None, knowledge: KnowledgeBase | None = None,
-    tools: ToolLoop | None = None,
+    tools: ToolLoop | None = None, accounts: Accounts | None = None,
 ) -> list[Step]:
     """The steps, outermost first. Order matters; each comment says why a step sits where it does."""
     operator = settings.operator
     ledger = ledger or UsageLedger(storage, operator.usage_retention_days)
     quota = Quota(settings.limits, ledger, texts)
+    accounts = accounts or Accounts()
     retrieve: list[Step] = []
     if knowledge is not None and settings.knowledge.mode == "auto":
         from bot.pipeline.knowledge import Retrieve
@@ -64,7 +67,7 @@ def build_steps(
         # Before any work: a platform's retry of a message already taken must cost nothing.
         Dedup(storage, DEDUP_TTL),
         # Pure and cheap; before every step that reads a per-chat setting (limits, preset, model).
-        Routing(operator.routes),
+        Routing(operator.routes, accounts),
         # After dedup (a retry is recorded once), around everything else so refusals, failures
         # and the reply are all recorded.
         AuditTrail(auditor or Auditor(storage, operator.audit)),
@@ -80,6 +83,9 @@ def build_steps(
         # On the cleaned, length-capped text (a spoken message is text by now); before commands,
         # so a flagged `/image` prompt is refused too, and before anything reaches the model.
         ModerateInput(moderation, texts),
+        # Like a command (no LLM, not history, free of quota), but the operator's own words: on
+        # the cleaned text, after moderation of the input has seen it, before commands and quota.
+        Keywords(accounts),
         # Commands are answered without the LLM and are not part of the conversation's history.
         Commands(storage, presets, texts, llm, settings.llm, help_footer=quota.footer),
         # After commands (/help and /reset must work with the quota used up), before the call.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from bot.accounts import DEFAULT
 from bot.errors import StorageUnavailable
 from bot.pipeline.context import Context, Next
 from bot.storage import Storage
@@ -22,6 +23,8 @@ class Dedup:
         """Continue only for the first delivery of a key."""
         key = ctx.incoming.dedup_key
         if key:
+            if ctx.incoming.account != DEFAULT:  # two apps' message ids never collide
+                key = f"{ctx.incoming.account}/{key}"
             try:
                 first = await self._storage.claim(f"dedup:{key}", self._ttl)
             except StorageUnavailable as exc:

@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from bot.accounts import scope
 from bot.errors import StorageUnavailable
 from bot.messages import Reply
 from bot.pipeline.context import Context, Next, deliver
@@ -49,7 +50,8 @@ class Limits:
         # the admin API's block and the rate counters: concurrent, so one round trip's time
         blocked, refusal = await asyncio.gather(
             self._blocked(platform, user),
-            self._over_limit(f"{platform}:{user}", limits_for(ctx.route, self._settings)))
+            self._over_limit(f"{scope(platform, ctx.incoming.account)}:{user}",
+                             limits_for(ctx.route, self._settings)))
         if blocked:
             ctx.outcome = "blocked"
             return

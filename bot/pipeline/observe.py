@@ -33,9 +33,9 @@ class Observe:
             await call_next(ctx)
         finally:
             latency_ms = (time.monotonic() - started) * 1000
-            self._metrics.messages.labels(incoming.platform, ctx.outcome).inc()
+            self._metrics.messages.labels(incoming.platform, incoming.account, ctx.outcome).inc()
             log.info(
-                "message platform=%s conv=%s latency_ms=%.0f outcome=%s degraded=%s",
-                incoming.platform, hashed(incoming.conversation.id), latency_ms,
+                "message platform=%s account=%s conv=%s latency_ms=%.0f outcome=%s degraded=%s",
+                incoming.platform, incoming.account, hashed(incoming.conversation.id), latency_ms,
                 ctx.outcome, ctx.degraded,
             )

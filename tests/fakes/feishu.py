@@ -42,6 +42,7 @@ class Call:
     at: float
     answer: dict[str, Any] | None = None  # `data` of a successful answer
     peer: tuple[str, int] | None = None  # the client's address: one per connection
+    app: str = ""  # the app whose tenant token authorised the call
 
 
 @dataclass
@@ -53,6 +54,7 @@ class FakeFeishu:
     fail_next: dict[str, list[int]] = field(default_factory=dict)
     resources: dict[tuple[str, str], tuple[bytes, str]] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
+    apps: dict[str, str] = field(default_factory=lambda: {APP_ID: APP_SECRET})  # app_id -> secret
     server: LoopbackServer | None = None
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -111,11 +113,24 @@ class FakeFeishu:
         self._changed.set()
         return call
 
+    def token_of(self, app_id: str) -> str:
+        """The tenant token issued to an app (each app has its own)."""
+        return self.tenant_token if app_id == APP_ID else f"t-{app_id}"
+
+    def bot_of(self, app_id: str) -> str:
+        """Each app's bot open_id."""
+        return BOT_OPEN_ID if app_id == APP_ID else f"ou_bot_{app_id}"
+
+    def _app_of(self, request: web.Request) -> str | None:
+        offered = request.headers.get("Authorization", "")
+        return next((a for a in self.apps if offered == f"Bearer {self.token_of(a)}"), None)
+
     async def _token(self, request: web.Request) -> web.Response:
         call = await self._record("token", request)
-        if (call.body.get("app_id"), call.body.get("app_secret")) != (APP_ID, APP_SECRET):
+        app_id = call.body.get("app_id")
+        if app_id not in self.apps or call.body.get("app_secret") != self.apps[app_id]:
             return web.json_response({"code": 10014, "msg": "app secret invalid"})
-        return web.json_response({"code": 0, "msg": "ok", "tenant_access_token": self.tenant_token,
+        return web.json_response({"code": 0, "msg": "ok", "tenant_access_token": self.token_of(app_id),
                                   "expire": self.token_expire})
 
     async def _ws_endpoint(self, request: web.Request) -> web.Response:
@@ -126,7 +141,8 @@ class FakeFeishu:
     def _wrap(self, op: str, handler: Callable[[Call, web.Request], web.Response]) -> Any:
         async def run(request: web.Request) -> web.Response:
             call = await self._record(op, request)
-            if request.headers.get("Authorization") != f"Bearer {self.tenant_token}":
+            app = self._app_of(request)
+            if app is None:
                 return web.json_response({"code": 99991663, "msg": "Invalid access token for authorization."},
                                          status=400)
             failures = self.fail_next.get(op) or []
@@ -134,6 +150,7 @@ class FakeFeishu:
                 code = failures.pop(0)
                 status = 429 if code in RATE_LIMIT_CODES else 400
                 return web.json_response({"code": code, "msg": f"fake failure {code}"}, status=status)
+            call.app = app
             return handler(call, request)
 
         return run
@@ -146,7 +163,7 @@ class FakeFeishu:
     def _bot_info(self, call: Call, request: web.Request) -> web.Response:
         return web.json_response({"code": 0, "msg": "ok", "bot": {
             "activate_status": 2, "app_name": "imbot", "avatar_url": "", "ip_white_list": [],
-            "open_id": BOT_OPEN_ID}})
+            "open_id": self.bot_of(call.app)}})
 
     def _message(self, call: Call, request: web.Request) -> web.Response:
         new_id = f"om_fake_{next(self._ids)}"
@@ -191,19 +208,20 @@ def message_event(text: str = "hello", *, chat_type: str = "p2p", sender: str = 
                   sender_type: str = "user", mentions: list[dict[str, Any]] | None = None,
                   message_type: str = "text", content: dict[str, Any] | None = None,
                   event_id: str = "", message_id: str = "", thread_id: str | None = None,
+                  root_id: str | None = None, app_id: str = APP_ID,
                   chat_id: str = "oc_5ce6d572455d361153b7xx51da133945") -> dict[str, Any]:
     """An `im.message.receive_v1` payload (schema 2.0), shaped like Feishu's sample."""
     serial = next(_serials)
     return {
         "schema": "2.0",
         "header": {"event_id": event_id or f"ev_{serial:032d}", "event_type": "im.message.receive_v1",
-                   "create_time": "1608725989000", "token": TOKEN, "app_id": APP_ID,
+                   "create_time": "1608725989000", "token": TOKEN, "app_id": app_id,
                    "tenant_key": "2ca1d211f64f6438"},
         "event": {
             "sender": {"sender_id": {"open_id": sender, "union_id": "on_x", "user_id": "e33ggbyz"},
                        "sender_type": sender_type, "tenant_key": "736588c9260f175e"},
             "message": {
-                "message_id": message_id or f"om_{serial:032d}", "root_id": None, "parent_id": None,
+                "message_id": message_id or f"om_{serial:032d}", "root_id": root_id, "parent_id": root_id,
                 "create_time": "1609073151345", "chat_id": chat_id, "thread_id": thread_id,
                 "chat_type": chat_type, "message_type": message_type,
                 "content": json.dumps(content if content is not None else {"text": text}),
@@ -234,9 +252,9 @@ def encrypted_request(payload: dict[str, Any], key: str = ENCRYPT_KEY, sign_key:
 
 
 async def post_event(http: aiohttp.ClientSession, service_url: str, body: bytes,
-                     headers: dict[str, str]) -> tuple[int, Any]:
+                     headers: dict[str, str], path: str = "/feishu/events") -> tuple[int, Any]:
     """POST a callback; the status and the JSON answer (None when not JSON)."""
-    async with http.post(f"{service_url}/feishu/events", data=body, headers=headers) as response:
+    async with http.post(f"{service_url}{path}", data=body, headers=headers) as response:
         try:
             answer = await response.json(content_type=None)
         except ValueError:

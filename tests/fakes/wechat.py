@@ -47,6 +47,9 @@ class FakeWeChatAPI:
     upload_errors: list[int] = field(default_factory=list)  # errcodes for the next uploads
     upload_latency: float = 0.0
     valid_tokens: set[str] = field(default_factory=set)
+    apps: dict[str, str] = field(default_factory=lambda: {APP_ID: APP_SECRET})  # AppID -> secret
+    issued: dict[str, str] = field(default_factory=dict)  # token -> the AppID it was issued to
+    menus: list[Any] = field(default_factory=list)  # `button` lists created, in order
     server: LoopbackServer | None = None
     _counter: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
@@ -64,6 +67,7 @@ class FakeWeChatAPI:
         app.router.add_post("/cgi-bin/message/custom/typing", self._typing)
         app.router.add_get("/cgi-bin/media/get", self._media_get)
         app.router.add_post("/cgi-bin/media/upload", self._media_upload)
+        app.router.add_post("/cgi-bin/menu/create", self._menu_create)
         return app
 
     def expire_tokens(self) -> None:
@@ -84,12 +88,13 @@ class FakeWeChatAPI:
         self.received.append((request.method, request.path, dict(request.query), body))
 
     def _issue(self, appid: Any, secret: Any) -> web.Response:
-        if appid != APP_ID:
+        if appid not in self.apps:
             return web.json_response({"errcode": 40013, "errmsg": "invalid appid hint: [x]"})
-        if secret != APP_SECRET:
+        if secret != self.apps[appid]:
             return web.json_response({"errcode": 40125, "errmsg": "invalid appsecret"})
         token = f"ACCESS_TOKEN_{next(self._counter)}"
         self.valid_tokens.add(token)
+        self.issued[token] = str(appid)
         return web.json_response({"access_token": token, "expires_in": self.expires_in})
 
     async def _token(self, request: web.Request) -> web.Response:
@@ -118,6 +123,14 @@ class FakeWeChatAPI:
         async with self._changed:
             self.sent.append(body)
             self._changed.notify_all()
+        return web.json_response({"errcode": 0, "errmsg": "ok"})
+
+    async def _menu_create(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        await self._record(request, body)
+        if (refused := self._bad_token(request)) is not None:
+            return refused
+        self.menus.append(body.get("button"))
         return web.json_response({"errcode": 0, "errmsg": "ok"})
 
     async def _typing(self, request: web.Request) -> web.Response:
@@ -202,6 +215,7 @@ class WeChatPusher:
     attempts: int = 3
     http: aiohttp.ClientSession | None = None
     service: Any = None  # the RunningService under test
+    path: str = "/wechat"  # the account's path (`/wechat/{id}` for a listed account)
 
     @property
     def crypto(self) -> WeChatCrypto:
@@ -229,7 +243,7 @@ class WeChatPusher:
         assert self.http is not None
         limit = aiohttp.ClientTimeout(total=self.timeout)
         try:
-            async with self.http.post(f"{url or self.url}/wechat", params=query, data=body,
+            async with self.http.post(f"{url or self.url}{self.path}", params=query, data=body,
                                       timeout=limit) as response:
                 text = await response.text()
                 return self.read_reply(response.status, text, query)
