@@ -3,7 +3,7 @@
 Replies, card patches and CardKit calls are built with lark-oapi's typed requests and parsed into
 its response models, but sent on the shared aiohttp session (transport.py: lark-oapi's own async
 transport opens a new HTTP client per call). Bot info, resource downloads and image uploads are
-plain aiohttp calls: lark-oapi's async download drops the response headers (protocols.md 2.9 #4),
+plain aiohttp calls: lark-oapi's async download drops the response headers (docs/feishu.md §8),
 it has no typed bot-info call, and one aiohttp multipart upload keeps a single error path.
 """
 

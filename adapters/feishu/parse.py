@@ -1,7 +1,7 @@
 """`im.message.receive_v1` into a flat `FeishuMessage`: content shapes, mentions, post flattening.
 
 Direct-chat payloads carry `null` for `mentions`, `root_id` and friends, so every field is read
-as "missing or null" (protocols.md 2.5).
+as "missing or null" (docs/feishu.md §8).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The tenant_access_token, fetched with aiohttp and cached in storage for every instance.
 
-lark-oapi's own token fetch is a blocking `requests` call inside its async methods (protocols.md
-2.9 #2); this token goes with every Open API call the adapter makes (transport.py).
+lark-oapi's own token fetch is a blocking `requests` call inside its async methods (docs/feishu.md
+§8); this token goes with every Open API call the adapter makes (transport.py).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Long-connection mode: lark-oapi's WebSocket client in a thread per app, events handed to our loop.
 
-lark-oapi's client creates its tasks on a module-level loop captured at import (protocols.md 2.9
-#6); that global is replaced once by a stand-in that creates them on the calling thread's running
+lark-oapi's client creates its tasks on a module-level loop captured at import (docs/feishu.md
+§8); that global is replaced once by a stand-in that creates them on the calling thread's running
 loop, so each app's connection runs on a loop of its own in its own thread. The client's `start()`
 reconnects on a fixed interval and cannot tell a silent connection from a quiet one, so the thread
 runs our supervisor instead, on the client's own connect, frame and ping parts: a ping every
