@@ -23,8 +23,8 @@ DEFAULTS: dict[str, str] = {
     "model_fixed": "This bot uses {current}; the operator has not enabled switching models.",
     "model_switched": "Switched to model {name}.",
     "model_unknown": "Model “{name}” is not available. Send /model to see the list.",
-    "error_audio_format": "I cannot read this voice format. Please type your message, or ask the "
-    "operator to install ffmpeg (turning on the platform's speech recognition also works).",
+    "error_audio_format": "I cannot read this voice recording. Please try again, or type your "
+    "message.",
     "reset_done": "Done: I have forgotten our conversation.",
     "prompt_list": "Presets (current: {current}):\n{lines}\nSwitch with /prompt NAME.",
     "prompt_switched": "Switched to preset “{name}”. History was cleared.",

@@ -1,4 +1,4 @@
-"""Pictures out (/image) on every delivery path, voice in (AMR through ffmpeg), the output format."""
+"""Pictures out (/image) on every delivery path, voice in (AMR decoded in process), the output format."""
 
 from __future__ import annotations
 
