@@ -51,8 +51,8 @@ async def test_image_refused_by_policy_is_a_friendly_text(
     service = await start_service()
     fake_openai.refuse_images = True
     status, body = await ask(service, "/image something forbidden")
-    assert status == 502
-    assert body["error"]["message"] == "The assistant declined to answer that."
+    assert status == 200
+    assert body == {"reply": "The assistant declined to answer that.", "refused": True}
 
 
 async def test_image_command_without_a_description_explains_itself(start_service: StartService) -> None:
@@ -125,7 +125,7 @@ async def test_an_undecodable_recording_gets_a_text_saying_so(
 async def test_picture_without_a_vision_model_gets_a_polite_text(
     start_service: StartService, fake_openai: FakeOpenAI
 ) -> None:
-    service = await start_service()
+    service = await start_service(config=base_config(llm={"vision": False}))
     replier = CollectingReplier()
     picture = Incoming(platform="test", conversation=Conversation("test", "p"), user_id="p", text="",
                        attachments=(Attachment("image", mime="image/png", data=b"png"),))

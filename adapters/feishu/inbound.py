@@ -113,7 +113,7 @@ class Inbound:
 
     async def _attachments(self, message: FeishuMessage) -> tuple[Attachment, ...] | str:
         """What comes with the text, or the key of the text that says why it cannot be read."""
-        kind, vision = message.message_type, self._services.settings.llm.vision
+        kind, vision = message.message_type, self._services.settings.llm.pictures
         if kind == "text":
             return ()
         if kind == "post":  # without vision the post's text (with [image] marks) still goes

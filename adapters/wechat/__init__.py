@@ -67,7 +67,7 @@ class WeChatAdapter:
         settler = Settler(ledger, local, maker, outbox, services.tasks, services.jobs)
         delivery = Delivery(settings, ledger, local, maker, settler, outbox, services.tasks,
                             producer, composer)
-        self._endpoint = Endpoint(settings, cipher, delivery, services.settings.llm.vision,
+        self._endpoint = Endpoint(settings, cipher, delivery, services.settings.llm.pictures,
                                   media=self.api is not None)
 
     def routes(self) -> Sequence[web.RouteDef]:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import io
 import json
+import math
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import av
 import numpy as np
 from aiohttp import web
 
@@ -100,7 +103,13 @@ class FakeOpenAI:
     fail_next: list[int] = field(default_factory=list)  # HTTP statuses for the next requests
     midstream_error: str | None = None  # an SSE error event after the first delta
     transcript: str = "turn on the lights"
-    refuse_images: bool = False
+    refuse_images: bool = False  # images/generations and images/edits refuse (content policy)
+    refuse_chat: bool = False  # chat completions refuse (content policy, as Azure's filter does)
+    blind_models: set[str] = field(default_factory=set)  # chat models that reject image parts
+    speech_seconds: float = 2.0  # how long the audio/speech answer plays
+    speech_fail_next: list[int] = field(default_factory=list)
+    speeches: list[dict[str, Any]] = field(default_factory=list)
+    edits: list[dict[str, Any]] = field(default_factory=list)
     tools: ToolScript | None = None  # answer with tool_calls when the script says so
     tool_text: str = ""  # text the model writes in a round that also asks for tools
     embedding_dims: int = EMBEDDING_DIMS
@@ -131,6 +140,8 @@ class FakeOpenAI:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/audio/transcriptions", self._transcribe)
         app.router.add_post("/v1/images/generations", self._image)
+        app.router.add_post("/v1/images/edits", self._edit)
+        app.router.add_post("/v1/audio/speech", self._speech)
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_post("/v1/moderations", self._moderate)
         return app
@@ -179,9 +190,34 @@ class FakeOpenAI:
             return web.json_response({"error": ERRORS[status]}, status=status)
         return web.json_response({"text": self.transcript, "usage": {"type": "duration", "seconds": 2}})
 
+    async def _speech(self, request: web.Request) -> web.Response:
+        """`POST /v1/audio/speech`: a tone of `speech_seconds` in the asked format (mp3, opus)."""
+        body = await request.json()
+        self.speeches.append(body)
+        if self.speech_fail_next:
+            status = self.speech_fail_next.pop(0)
+            return web.json_response({"error": ERRORS[status]}, status=status)
+        audio = await asyncio.to_thread(tone, self.speech_seconds, body.get("response_format", "mp3"))
+        mime = "audio/ogg" if body.get("response_format") == "opus" else "audio/mpeg"
+        return web.Response(body=audio, content_type=mime)
+
+    async def _edit(self, request: web.Request) -> web.Response:
+        """`POST /v1/images/edits` (multipart `image`, `prompt`, `model`): the edited picture."""
+        form = await request.post()
+        upload = form["image"] if "image" in form else form["image[]"]
+        assert isinstance(upload, web.FileField)
+        data = upload.file.read()
+        self.edits.append({"prompt": str(form["prompt"]), "model": str(form.get("model", "")),
+                           "filename": upload.filename, "content_type": upload.content_type,
+                           "image": data})
+        return self._picture()
+
     async def _image(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.images.append(body)
+        return self._picture()
+
+    def _picture(self) -> web.Response:
         if self.refuse_images:
             return web.json_response({"error": {
                 "message": "Your request was rejected by the safety system.",
@@ -204,6 +240,8 @@ class FakeOpenAI:
         if self.fail_next:
             status = self.fail_next.pop(0)
             return web.json_response({"error": ERRORS[status]}, status=status)
+        if refusal := self._refusal(body):
+            return web.json_response({"error": refusal}, status=400)
         calls = self._calls(body)
         if calls:
             if body.get("stream"):
@@ -219,6 +257,19 @@ class FakeOpenAI:
         if not self.report_usage:
             del whole["usage"]
         return web.json_response(whole)
+
+    def _refusal(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        """OpenAI's answer to image parts sent to a text-only model, or a content filter's."""
+        pictures = any(isinstance(m.get("content"), list) and any(
+            p.get("type") == "image_url" for p in m["content"]) for m in body["messages"])
+        if pictures and body.get("model") in self.blind_models:
+            return {"message": "Invalid content type. image_url is only supported by certain "
+                    "models.", "type": "invalid_request_error",
+                    "param": "messages.[1].content.[1].type", "code": None}
+        if self.refuse_chat:
+            return {"message": "The response was filtered due to the prompt triggering content "
+                    "management policy.", "type": None, "param": "prompt", "code": "content_filter"}
+        return None
 
     def _calls(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         """The tool calls for this request (never with tool_choice "none", as the real API)."""
@@ -281,6 +332,25 @@ class FakeOpenAI:
             await response.write(f"data: {json.dumps(usage)}\n\n".encode())
         await response.write(b"data: [DONE]\n\n")
         return response
+
+
+def tone(seconds: float, response_format: str = "mp3") -> bytes:
+    """A 440 Hz tone of `seconds`, encoded as the speech endpoint would (mp3, or ogg/opus)."""
+    rate = 24000
+    samples = (np.sin(np.arange(int(rate * seconds)) * 2 * math.pi * 440 / rate) * 8000)
+    pcm = samples.astype("<i2").reshape(1, -1)
+    container, codec = ("ogg", "libopus") if response_format == "opus" else ("mp3", "libmp3lame")
+    out = io.BytesIO()
+    with av.open(out, mode="w", format=container) as muxer:
+        stream: Any = muxer.add_stream(codec, rate=rate)
+        stream.layout = "mono"
+        for start in range(0, pcm.shape[1], 4800):
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(pcm[:, start:start + 4800]),
+                                               format="s16", layout="mono")
+            frame.sample_rate = rate
+            muxer.mux(stream.encode(frame))
+        muxer.mux(stream.encode(None))
+    return out.getvalue()
 
 
 def completion(model: str, text: str) -> dict[str, Any]:
