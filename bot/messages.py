@@ -48,6 +48,7 @@ class Incoming:
     received_at: float = field(default_factory=time.time)
     account: str = "default"  # which of the platform's accounts (apps) it came to
     chat: str = ""  # the platform's chat (group) id; empty = the direct chat of `conversation`
+    voice_reply: bool = False  # the sender spoke (or asked for a spoken answer)
 
     @property
     def chat_key(self) -> str:
@@ -62,6 +63,14 @@ class Image:
     data: bytes | None = None
     url: str | None = None
     mime: str = "image/png"
+
+
+@dataclass(frozen=True, slots=True)
+class Audio:
+    """Speech in a reply (mp3 from the speech endpoint); adapters convert what they need."""
+
+    data: bytes
+    mime: str = "audio/mpeg"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +101,7 @@ class Reply:
     kind: ReplyKind = "answer"
     images: tuple[Image, ...] = ()
     sources: tuple[Source, ...] = ()
+    audio: Audio | None = None  # the answer spoken, when a voice answer was wanted
 
     @property
     def ok(self) -> bool:

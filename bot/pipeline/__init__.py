@@ -26,6 +26,7 @@ from bot.pipeline.prompt import BuildPrompt, SaveHistory
 from bot.pipeline.quota import Quota
 from bot.pipeline.record import AuditTrail
 from bot.pipeline.route import Routing
+from bot.pipeline.speech import Speak
 from bot.platform import Replier
 from bot.prompts import Presets
 from bot.settings import Settings
@@ -94,6 +95,9 @@ def build_steps(
         Vision(storage, settings.llm, texts),
         # Wraps the answer: history is written only once a successful reply has gone out.
         SaveHistory(storage, settings.history),
+        # Outside ModerateOutput, so what is spoken is the text as moderated (masked or refused);
+        # inside the commands and the guard: command answers and errors are not spoken.
+        Speak(llm, settings.voice_reply, texts),
         # Inside SaveHistory, so a flagged answer is known before history is written; around the
         # LLM call and the reply, the one place every delta and the final text pass.
         ModerateOutput(moderation, texts),
