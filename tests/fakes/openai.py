@@ -106,6 +106,7 @@ class FakeOpenAI:
     refuse_images: bool = False  # images/generations and images/edits refuse (content policy)
     refuse_chat: bool = False  # chat completions refuse (content policy, as Azure's filter does)
     blind_models: set[str] = field(default_factory=set)  # chat models that reject image parts
+    picture_b64: str = PNG_B64  # what images/generations and images/edits answer
     speech_seconds: float = 2.0  # how long the audio/speech answer plays
     speech_fail_next: list[int] = field(default_factory=list)
     speeches: list[dict[str, Any]] = field(default_factory=list)
@@ -223,7 +224,7 @@ class FakeOpenAI:
                 "message": "Your request was rejected by the safety system.",
                 "type": "image_generation_user_error", "param": None,
                 "code": "content_policy_violation"}}, status=400)
-        return web.json_response({"created": 1713833628, "data": [{"b64_json": PNG_B64}],
+        return web.json_response({"created": 1713833628, "data": [{"b64_json": self.picture_b64}],
                                   "usage": {"total_tokens": 100, "input_tokens": 50,
                                             "output_tokens": 50,
                                             "input_tokens_details": {"text_tokens": 50,
