@@ -131,3 +131,19 @@ async def test_refused_voice_upload_is_a_text_reply(
     assert reply is not None
     assert (reply.kind, reply.content) == ("text", ANSWER)
     assert "voice upload failed, errcode 40006" in caplog.text
+
+
+async def test_a_very_long_spoken_answer_is_shortened_to_five_clips(
+    start_service: StartService, api: FakeWeChatAPI, fake_openai: FakeOpenAI,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fake_openai.speech_seconds = 400.0
+    pusher = await start_wechat(start_service, api=api, customer_service=True, **FAST)
+    with caplog.at_level(logging.INFO):
+        reply, _ = await pusher.push(message_xml("voice", VOICE))
+        passive = reply is not None and reply.kind == "voice"  # else late: all by customer service
+        sent = await api.wait_sent(5 if passive else 6, seconds=15)
+    assert len(api.uploads) == 5
+    assert all(audio_seconds(u["data"]) <= 60 for u in api.uploads)
+    assert sent[-1]["msgtype"] == "text"
+    assert "cut to 5 clips of 7" in caplog.text
