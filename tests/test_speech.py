@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -128,3 +129,17 @@ async def test_markdown_is_not_read_aloud(
         "```\ncode\n```\nDone."
     await ask(service, text="how?", voice_reply=True)
     assert fake_openai.speeches[0]["input"] == "Steps\n\nOpen the docs.\n\nDone."
+
+
+async def test_what_is_spoken_is_the_answer_as_moderation_masked_it(
+    start_service: StartService, fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    words = tmp_path / "words.txt"
+    words.write_text("confidential\n", encoding="utf-8")
+    service = await start_service(config=base_config(moderation={"words_file": str(words)}))
+    fake_openai.reply = lambda body: "The plan is confidential, sorry."
+    _, body = await ask(service, text="tell me", voice_reply=True)
+    assert "confidential" not in body["reply"]
+    assert "confidential" not in fake_openai.speeches[0]["input"]
+    assert body["reply"] == "The plan is ************, sorry."
+    assert fake_openai.speeches[0]["input"] == "The plan is , sorry."  # the mask is not read out
