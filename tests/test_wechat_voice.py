@@ -10,11 +10,11 @@ import pytest
 
 from adapters.wechat.settings import TEXTS
 from tests.conftest import StartService
+from tests.fakes.audio import audio_seconds
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.wechat import (
     OPENID,
     FakeWeChatAPI,
-    audio_seconds,
     message_xml,
     settle,
     start_wechat,

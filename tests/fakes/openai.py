@@ -1,40 +1,25 @@
-"""A fake OpenAI API: chat completions (JSON and SSE), error bodies, latency; records requests."""
+"""A fake OpenAI API: chat completions (JSON and SSE), error bodies, latency; records requests.
+The media endpoints are in `openai_media`."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import hashlib
-import io
 import json
-import math
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import av
 import numpy as np
 from aiohttp import web
 
+from tests.fakes.openai_media import ERRORS, PNG_B64, MediaEndpoints
 from tests.fakes.server import LoopbackServer
 
-# A 1x1 transparent PNG.
-PNG_B64 = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA"
-           "60e6kgAAAABJRU5ErkJggg==")
-
-ERRORS: dict[int, dict[str, Any]] = {
-    401: {"message": "Incorrect API key provided: sk-xxx.", "type": "invalid_request_error",
-          "param": None, "code": "invalid_api_key"},
-    429: {"message": "Rate limit reached for gpt-4o-mini", "type": "requests", "param": None,
-          "code": "rate_limit_exceeded"},
-    500: {"message": "The server had an error while processing your request.",
-          "type": "server_error", "param": None, "code": None},
-    503: {"message": "The engine is currently overloaded, please try again later",
-          "type": "server_error", "param": None, "code": None},
-}
-
+__all__ = ["ERRORS", "PNG_B64", "FakeOpenAI"]  # the error bodies and picture tests compare with
 
 EMBEDDING_DIMS = 64
 ToolScript = Callable[[dict[str, Any]], list[tuple[str, dict[str, Any] | str]] | None]
@@ -92,7 +77,7 @@ def echo(body: dict[str, Any]) -> str:
 
 
 @dataclass
-class FakeOpenAI:
+class FakeOpenAI(MediaEndpoints):
     """Behaviour knobs and a record of every request."""
 
     reply: Callable[[dict[str, Any]], str] = echo
@@ -178,57 +163,6 @@ class FakeOpenAI:
                    for t in texts]
         return web.json_response({"id": "modr-0123456789", "model": body.get("model", ""),
                                   "results": results})
-
-    async def _transcribe(self, request: web.Request) -> web.Response:
-        form = await request.post()
-        upload = form["file"]
-        assert isinstance(upload, web.FileField)
-        data = upload.file.read()
-        self.uploads.append({"model": str(form["model"]), "filename": upload.filename,
-                             "content_type": upload.content_type, "size": len(data)})
-        if self.fail_next:
-            status = self.fail_next.pop(0)
-            return web.json_response({"error": ERRORS[status]}, status=status)
-        return web.json_response({"text": self.transcript, "usage": {"type": "duration", "seconds": 2}})
-
-    async def _speech(self, request: web.Request) -> web.Response:
-        """`POST /v1/audio/speech`: a tone of `speech_seconds` in the asked format (mp3, opus)."""
-        body = await request.json()
-        self.speeches.append(body)
-        if self.speech_fail_next:
-            status = self.speech_fail_next.pop(0)
-            return web.json_response({"error": ERRORS[status]}, status=status)
-        audio = await asyncio.to_thread(tone, self.speech_seconds, body.get("response_format", "mp3"))
-        mime = "audio/ogg" if body.get("response_format") == "opus" else "audio/mpeg"
-        return web.Response(body=audio, content_type=mime)
-
-    async def _edit(self, request: web.Request) -> web.Response:
-        """`POST /v1/images/edits` (multipart `image`, `prompt`, `model`): the edited picture."""
-        form = await request.post()
-        upload = form["image"] if "image" in form else form["image[]"]
-        assert isinstance(upload, web.FileField)
-        data = upload.file.read()
-        self.edits.append({"prompt": str(form["prompt"]), "model": str(form.get("model", "")),
-                           "filename": upload.filename, "content_type": upload.content_type,
-                           "image": data})
-        return self._picture()
-
-    async def _image(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        self.images.append(body)
-        return self._picture()
-
-    def _picture(self) -> web.Response:
-        if self.refuse_images:
-            return web.json_response({"error": {
-                "message": "Your request was rejected by the safety system.",
-                "type": "image_generation_user_error", "param": None,
-                "code": "content_policy_violation"}}, status=400)
-        return web.json_response({"created": 1713833628, "data": [{"b64_json": self.picture_b64}],
-                                  "usage": {"total_tokens": 100, "input_tokens": 50,
-                                            "output_tokens": 50,
-                                            "input_tokens_details": {"text_tokens": 50,
-                                                                     "image_tokens": 0}}})
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
@@ -335,25 +269,6 @@ class FakeOpenAI:
         return response
 
 
-def tone(seconds: float, response_format: str = "mp3") -> bytes:
-    """A 440 Hz tone of `seconds`, encoded as the speech endpoint would (mp3, or ogg/opus)."""
-    rate = 24000
-    samples = (np.sin(np.arange(int(rate * seconds)) * 2 * math.pi * 440 / rate) * 8000)
-    pcm = samples.astype("<i2").reshape(1, -1)
-    container, codec = ("ogg", "libopus") if response_format == "opus" else ("mp3", "libmp3lame")
-    out = io.BytesIO()
-    with av.open(out, mode="w", format=container) as muxer:
-        stream: Any = muxer.add_stream(codec, rate=rate)
-        stream.layout = "mono"
-        for start in range(0, pcm.shape[1], 4800):
-            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(pcm[:, start:start + 4800]),
-                                               format="s16", layout="mono")
-            frame.sample_rate = rate
-            muxer.mux(stream.encode(frame))
-        muxer.mux(stream.encode(None))
-    return out.getvalue()
-
-
 def completion(model: str, text: str) -> dict[str, Any]:
     """A whole chat.completion object."""
     return {
@@ -386,3 +301,4 @@ def chunk(model: str, delta: dict[str, Any], finish: str | None = None) -> dict[
         "model": model, "system_fingerprint": "fp_x",
         "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
     }
+

@@ -9,7 +9,6 @@ and retries the same body, as WeChat does, and decrypts our reply with wechatpy.
 from __future__ import annotations
 
 import asyncio
-import io
 import itertools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -18,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-import av
 import xmltodict
 from aiohttp import web
 from wechatpy import parse_message
@@ -26,6 +24,7 @@ from wechatpy.crypto import WeChatCrypto
 from wechatpy.utils import to_text
 
 from adapters.wechat.verify import sign
+from tests.fakes.audio import audio_seconds
 from tests.fakes.server import LoopbackServer
 
 APP_ID = "wx1234567890abcdef"
@@ -162,13 +161,6 @@ class FakeWeChatAPI:
                              "content_type": media.content_type, "data": data})
         return web.json_response({"type": media_type, "media_id": media_id,
                                   "created_at": int(time.time())})
-
-
-def audio_seconds(data: bytes) -> float:
-    """How long an audio file plays (decoded, so a wrong header cannot lie)."""
-    with av.open(io.BytesIO(data)) as container:
-        return sum(float(frame.samples) / frame.sample_rate
-                   for frame in container.decode(audio=0))
 
 
 def voice_refusal(filename: str, data: bytes) -> dict[str, Any] | None:
