@@ -48,8 +48,9 @@ def answer_of(result: Any) -> tuple[str, Any]:
 # How endpoints say a model takes no pictures: OpenAI ("Invalid content type. image_url is only
 # supported by certain models."), vLLM ("... is not a multimodal model"), DeepSeek ("unknown
 # variant `image_url`"), others ("does not support image input", "vision is not supported").
-_NO_VISION = re.compile(r"image_url|not a multimodal|does not support (image|vision)|"
-                        r"(image|vision)s? (input )?(is |are )?not supported", re.IGNORECASE)
+_NO_VISION = re.compile(r"image_url is only supported|not a multimodal|unknown variant `image_url`|"
+                        r"does not support (image|vision)|"
+                        r"(image|vision) (input )?(is |are )?not supported", re.IGNORECASE)
 
 
 def map_error(exc: Exception) -> UpstreamError:

@@ -91,7 +91,8 @@ class Producer:
             message_id=msg.key,
             dedup_key=None,  # the record dedups (record.arrive), so a re-run job is not dropped
             attachments=attachments,
-            voice_reply=msg.kind == "voice",  # also with WeChat's own transcript (Recognition)
+            # a voice answer can be sent only through the media API (so not without it)
+            voice_reply=msg.kind == "voice" and self._api is not None,
         )
 
     async def _image(self, msg: Inbound) -> Attachment:
