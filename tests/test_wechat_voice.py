@@ -147,3 +147,25 @@ async def test_a_very_long_spoken_answer_is_shortened_to_five_clips(
     assert all(audio_seconds(u["data"]) <= 60 for u in api.uploads)
     assert sent[-1]["msgtype"] == "text"
     assert "cut to 5 clips of 7" in caplog.text
+
+
+async def test_late_voice_without_customer_service_is_handed_over_and_announced_by_name(
+    start_service: StartService, api: FakeWeChatAPI
+) -> None:
+    api.upload_latency = 2.0  # past the last attempt's deadline
+    pusher = await start_wechat(start_service, api=api, **TIMING)
+    pusher.timeout = 0.7
+    first, _ = await pusher.push(message_xml("voice", VOICE, msg_id=1))
+    await settle()
+    pusher.timeout = 5.0
+    api.upload_latency = 0.0
+    answer, _ = await pusher.push(text_xml("hi", msg_id=2))
+    more, _ = await pusher.push(text_xml("继续", msg_id=3))
+    assert first is not None
+    assert answer is not None
+    assert more is not None
+    assert first.content == TEXTS["thinking_handover"]
+    assert answer.content is not None
+    assert ANSWER in answer.content  # the earlier answer's text, in front of the new one
+    assert answer.content.endswith(f"You said: hi\n\n{TEXTS['voice_hint']}")
+    assert (more.kind, more.media_id) == ("voice", api.uploads[0]["media_id"])
