@@ -50,7 +50,8 @@ def compose(answer: Answer | None, handed: Handed, settings: WeChatSettings,
     elif answer.pictures and not earlier_pictures:
         text = ""  # the picture is the answer; its caption would be a second message
     reserve = len(hint.encode("utf-8")) + 2 if hint else 0
-    # text first: the continuation hint on it tells the subscriber that pictures follow
+    # text before pictures: the continuation hint on it names the picture that follows (voice
+    # goes first: it is the answer to a voice message, and carries no hint itself)
     parts = split_bytes(text.replace("\x00", ""), settings.max_reply_bytes - reserve)
     return (*answer.voices, *parts, *earlier_pictures, *answer.pictures)
 

@@ -9,7 +9,7 @@ from bot.errors import StorageUnavailable
 from bot.llm import LLMClient
 from bot.messages import Image, Reply
 from bot.pipeline.context import Context, Next, deliver
-from bot.pipeline.pictures import MAX_KEPT_BYTES, PictureMemory
+from bot.pipeline.pictures import PictureMemory, editable
 from bot.pipeline.route import allowed_models
 from bot.prompts import Presets
 from bot.settings import LLMSettings
@@ -135,9 +135,9 @@ class Commands:
 
     async def _picture(self, ctx: Context) -> Image | None:
         """The picture to edit: one sent with the command, else one sent just before."""
-        for a in ctx.incoming.attachments:
-            if a.kind == "image" and a.data and len(a.data) <= MAX_KEPT_BYTES:
-                return Image(data=a.data, mime=a.mime)
+        for attachment in ctx.incoming.attachments:
+            if attachment.kind == "image" and (picture := editable(attachment)):
+                return picture
         try:
             return await self._memory.recall(ctx.incoming.conversation.id)
         except StorageUnavailable:

@@ -25,6 +25,15 @@ def _picture_key(conversation: str) -> str:
     return f"picture:{{{conversation}}}"  # hash-tagged per conversation
 
 
+def editable(picture: Attachment | Image) -> Image | None:
+    """The picture as images/edits takes it (PNG, JPEG or WebP within the size cap), or None."""
+    mime = picture.mime.split(";")[0].strip().lower().replace("image/jpg", "image/jpeg")
+    data = picture.data
+    if data is None or mime not in EDITABLE or len(data) > MAX_KEPT_BYTES:
+        return None
+    return Image(data=data, mime=mime)
+
+
 class PictureMemory:
     """One picture per conversation, for `image_edit_window` seconds, within a size cap."""
 
@@ -34,13 +43,13 @@ class PictureMemory:
 
     async def keep(self, conversation: str, picture: Attachment | Image) -> None:
         """Keep the newest picture (one the model cannot edit, or too large, is not kept)."""
-        mime = picture.mime.split(";")[0].strip().lower().replace("image/jpg", "image/jpeg")
-        data = picture.data
-        if not self._window or data is None or mime not in EDITABLE or len(data) > MAX_KEPT_BYTES:
+        image = editable(picture)
+        if not self._window or image is None or image.data is None:
             return
         try:
             await self._storage.set(_picture_key(conversation),
-                                    f"{mime};{base64.b64encode(data).decode()}", self._window)
+                                    f"{image.mime};{base64.b64encode(image.data).decode()}",
+                                    self._window)
         except StorageUnavailable as exc:  # edits are a convenience: the message goes on
             log.warning("could not keep the picture for /image edits: %s", exc)
 
