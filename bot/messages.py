@@ -90,7 +90,8 @@ class Source:
 
 
 ReplyKind = Literal["answer", "command", "notice", "refused", "error"]
-"""`refused`: a content-policy refusal (moderation), said in friendly words; not a failure."""
+"""`refused`: a content-policy refusal (moderation, or the chat or image endpoint declining), said
+in friendly words; not a failure."""
 
 
 @dataclass(frozen=True, slots=True)
