@@ -1,5 +1,6 @@
-"""Audio in process with PyAV (FFmpeg's libraries, shipped in its wheels): what the transcription
-endpoint takes, and the formats platforms need for voice answers (mp3, AMR, ogg/opus)."""
+"""Audio in process with PyAV (FFmpeg's libraries, shipped in its wheels): any format platforms
+send (WeChat's AMR, Feishu's ogg/opus...) decoded; mp3 for transcription and WeChat voice
+answers, ogg/opus for Feishu's."""
 
 from __future__ import annotations
 
@@ -35,8 +36,8 @@ class Target:
     layout: str = "mono"
 
 
-MP3 = Target("mp3", "libmp3lame", 16000, 32000, "audio/mpeg")  # transcription, WeChat voice
-AMR = Target("amr", "libopencore_amrnb", 8000, 12200, "audio/amr")  # WeChat's own voice format
+MP3 = Target("mp3", "libmp3lame", 16000, 32000, "audio/mpeg")  # transcription, WeChat voice (it
+# also takes AMR; mp3 at 32 kbit/s keeps a 58 s clip near 230 KB, far under its 2 MB)
 OPUS = Target("ogg", "libopus", 16000, 24000, "audio/ogg")  # Feishu audio messages
 
 
