@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -14,6 +13,7 @@ import openai
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from bot.errors import UpstreamError
+from bot.llm_media import MediaCalls
 from bot.llm_wire import AUTH, Message, answer_of, chat_body, map_error
 from bot.messages import Image
 from bot.metrics import Metrics
@@ -63,6 +63,14 @@ class LLMClient(Protocol):
         """Text to picture."""
         ...
 
+    async def edit_image(self, picture: Image, prompt: str) -> Image:
+        """A changed picture: `picture` edited as `prompt` says."""
+        ...
+
+    async def speak(self, text: str) -> bytes:
+        """Text to speech (mp3)."""
+        ...
+
     async def moderate(self, text: str, model: str, seconds: float) -> tuple[str, ...]:
         """The categories the moderation endpoint flags `text` for (empty: not flagged), within
         `seconds`."""
@@ -91,7 +99,7 @@ class LLMClient(Protocol):
         ...
 
 
-class OpenAILLM:
+class OpenAILLM(MediaCalls):
     """`openai.AsyncOpenAI` on the aiohttp transport, one per process, with bounded retries."""
 
     def __init__(self, settings: LLMSettings, metrics: Metrics) -> None:
@@ -219,35 +227,6 @@ class OpenAILLM:
         self._metrics.llm_latency.labels("stream").observe(time.monotonic() - started)
         if calls is not None:
             yield ModelTurn("".join(streamed), calls.calls(), *(reported or (0, 0)))
-
-    async def transcribe(self, audio: bytes, filename: str, mime: str) -> str:
-        """One transcription (multipart upload)."""
-        async with self._slots:
-            try:
-                result = await self._client.audio.transcriptions.create(
-                    file=(filename, audio, mime), model=self._settings.transcribe_model)
-            except openai.OpenAIError as exc:
-                raise map_error(exc) from exc
-        meter.record_speech(self._settings.transcribe_model)
-        return result.text.strip()
-
-    async def generate_image(self, prompt: str) -> Image:
-        """One generated picture, as bytes when the model returns base64 (GPT image models do)."""
-        async with self._slots:
-            try:
-                result = await self._client.images.generate(
-                    prompt=prompt, model=self._settings.image_model,
-                    size=self._settings.image_size,
-                )
-            except openai.OpenAIError as exc:
-                raise map_error(exc) from exc
-        meter.record_image(self._settings.image_model)
-        first = result.data[0] if result.data else None
-        if first is not None and first.b64_json:
-            return Image(data=base64.b64decode(first.b64_json), mime="image/png")
-        if first is not None and first.url:
-            return Image(url=first.url)
-        raise UpstreamError("the image endpoint returned no picture", kind="llm_empty")
 
     async def moderate(self, text: str, model: str, seconds: float) -> tuple[str, ...]:
         """One moderation call (no retries: the caller's failure policy decides instead)."""

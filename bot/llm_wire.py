@@ -3,6 +3,7 @@ the one mapping of SDK errors to our error kinds."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -44,6 +45,14 @@ def answer_of(result: Any) -> tuple[str, Any]:
     return (content if isinstance(content, str) else ""), result.get("usage")
 
 
+# How endpoints say a model takes no pictures: OpenAI ("Invalid content type. image_url is only
+# supported by certain models."), vLLM ("... is not a multimodal model"), DeepSeek ("unknown
+# variant `image_url`"), others ("does not support image input", "vision is not supported").
+_NO_VISION = re.compile(r"image_url is only supported|not a multimodal|unknown variant `image_url`|"
+                        r"does not support (image|vision)|"
+                        r"(image|vision) (input )?(is |are )?not supported", re.IGNORECASE)
+
+
 def map_error(exc: Exception) -> UpstreamError:
     """The one place an OpenAI SDK error becomes our error kind (and a log-safe detail)."""
     code = getattr(exc, "code", None)
@@ -61,7 +70,10 @@ def map_error(exc: Exception) -> UpstreamError:
     elif isinstance(exc, openai.BadRequestError):
         kind = {"context_length_exceeded": "llm_context_length",
                 "content_policy_violation": "llm_content_filter",
+                "content_filter": "llm_content_filter",  # Azure OpenAI's prompt filter
                 "moderation_blocked": "llm_content_filter"}.get(str(code), "llm_bad_request")
+        if kind == "llm_bad_request" and _NO_VISION.search(str(getattr(exc, "message", ""))):
+            kind = "llm_no_vision"
     elif isinstance(exc, openai.NotFoundError):
         kind = "llm_bad_request"  # usually a wrong model name
     elif isinstance(exc, openai.APIStatusError):

@@ -52,6 +52,7 @@ class Incoming:
     received_at: float = field(default_factory=time.time)
     account: str = "default"  # which of the platform's accounts (apps) it came to
     chat: str = ""  # the platform's chat (group) id; empty = the direct chat of `conversation`
+    voice_reply: bool = False  # the sender spoke (or asked for a spoken answer)
 
     @property
     def chat_key(self) -> str:
@@ -66,6 +67,14 @@ class Image:
     data: bytes | None = None
     url: str | None = None
     mime: str = "image/png"
+
+
+@dataclass(frozen=True, slots=True)
+class Audio:
+    """Speech in a reply (mp3 from the speech endpoint); adapters convert what they need."""
+
+    data: bytes
+    mime: str = "audio/mpeg"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +94,8 @@ class Source:
 
 
 ReplyKind = Literal["answer", "command", "notice", "refused", "error"]
-"""`refused`: a content-policy refusal (moderation), said in friendly words; not a failure."""
+"""`refused`: a content-policy refusal (moderation, or the chat or image endpoint declining), said
+in friendly words; not a failure."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +106,7 @@ class Reply:
     kind: ReplyKind = "answer"
     images: tuple[Image, ...] = ()
     sources: tuple[Source, ...] = ()
+    audio: Audio | None = None  # the answer spoken, when a voice answer was wanted
 
     @property
     def ok(self) -> bool:

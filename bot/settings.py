@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.config import Secret, Section, root_section
+from bot.errors import ConfigError
 from bot.feature_settings import KnowledgeSettings, ToolSettings, knowledge_settings, tool_settings
 from bot.operator import OperatorSettings, operator_settings
 
@@ -33,11 +34,18 @@ class LLMSettings:
     connect_timeout: float = 10.0
     max_retries: int = 2
     max_concurrency: int = 256
-    vision: bool = False
+    vision: str = "auto"  # auto: send pictures until the endpoint says the model takes none
     models: tuple[str, ...] = ()
     image_model: str = "gpt-image-1"
     image_size: str = "1024x1024"
     transcribe_model: str = "whisper-1"
+    speech_model: str = "tts-1"
+    voice: str = "alloy"
+
+    @property
+    def pictures(self) -> bool:
+        """Whether pictures may go to the model at all (`auto` or `true`)."""
+        return self.vision != "false"
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +120,8 @@ class Settings:
     knowledge: KnowledgeSettings = field(default_factory=KnowledgeSettings)
     tools: ToolSettings = field(default_factory=ToolSettings)
     operator: OperatorSettings = field(default_factory=OperatorSettings)
+    voice_reply: str = "auto"  # auto: a voice message is answered with voice too | always | never
+    image_edit_window: float = 600.0  # seconds a user's picture stays available to /image edits
 
 
 def _llm(s: Section) -> LLMSettings:
@@ -126,12 +136,25 @@ def _llm(s: Section) -> LLMSettings:
         connect_timeout=s.number("connect_timeout", 10.0, minimum=0.1),
         max_retries=s.integer("max_retries", 2, minimum=0),
         max_concurrency=s.integer("max_concurrency", 256, minimum=1),
-        vision=s.flag("vision", False),
+        vision=_vision(s),
         models=s.strings("models"),
         image_model=s.text("image_model", "gpt-image-1"),
         image_size=s.text("image_size", "1024x1024"),
         transcribe_model=s.text("transcribe_model", "whisper-1"),
+        speech_model=s.text("speech_model", "tts-1"),
+        voice=s.text("voice", "alloy"),
     )
+
+
+def _vision(s: Section) -> str:
+    """`auto`, or a yes/no flag (YAML's true/false, on/off...) as "true"/"false"."""
+    value, where = s.raw("vision")
+    if value is None or value == "" or str(value).strip().lower() == "auto":
+        return "auto"
+    try:
+        return "true" if s.flag("vision", False) else "false"
+    except ConfigError:
+        raise ConfigError(f"{where}: expected auto, true or false, got {value!r}") from None
 
 
 def _user_lists(s: Section) -> Mapping[str, frozenset[str]]:
@@ -208,6 +231,8 @@ def from_section(root: Section) -> Settings:
         knowledge=knowledge_settings(root.section("knowledge")),
         tools=tool_settings(root.section("tools")),
         operator=operator_settings(root),
+        voice_reply=root.choice("voice_reply", "auto", ("auto", "always", "never")),
+        image_edit_window=root.number("image_edit_window", 600.0, minimum=0.0),
     )
 
 

@@ -11,7 +11,7 @@ DEFAULTS: dict[str, str] = {
         "/reset (清除记忆) — forget this conversation\n"
         "/prompt (角色) — list presets; /prompt NAME switches to one\n"
         "/model (模型) — list models; /model NAME switches to one\n"
-        "/image (画图) DESCRIPTION — draw a picture\n"
+        "/image (画图) DESCRIPTION — draw a picture (right after you sent one: change it)\n"
         "Anything else is sent to the assistant."
     ),
     "voice_heard": "🎤 “{text}”",
@@ -19,12 +19,15 @@ DEFAULTS: dict[str, str] = {
     "image_unsupported": "Sorry, I can only read text here; pictures are not supported.",
     "image_usage": "Describe the picture after the command, e.g. /image a cat reading a book.",
     "image_done": "Here is your picture.",
+    "image_edited": "Here is your changed picture.",
+    "image_blind": "The assistant's model cannot look at pictures, so I will not send it any "
+    "more of them. Please describe the picture in words.",
     "model_list": "Models (current: {current}):\n{lines}\nSwitch with /model NAME.",
     "model_fixed": "This bot uses {current}; the operator has not enabled switching models.",
     "model_switched": "Switched to model {name}.",
     "model_unknown": "Model “{name}” is not available. Send /model to see the list.",
-    "error_audio_format": "I cannot read this voice format. Please type your message, or ask the "
-    "operator to install ffmpeg (turning on the platform's speech recognition also works).",
+    "error_audio_format": "I cannot read this voice recording. Please try again, or type your "
+    "message.",
     "reset_done": "Done: I have forgotten our conversation.",
     "prompt_list": "Presets (current: {current}):\n{lines}\nSwitch with /prompt NAME.",
     "prompt_switched": "Switched to preset “{name}”. History was cleared.",
@@ -58,6 +61,8 @@ DEFAULTS: dict[str, str] = {
     "error_llm_context_length": "Our conversation got too long for the assistant. "
     "Send /reset to start over.",
     "error_llm_content_filter": "The assistant declined to answer that.",
+    "error_llm_no_vision": "The assistant's model cannot look at pictures. Please describe the "
+    "picture in words.",
     "error_llm_empty": "The assistant returned an empty answer. Please try again.",
     "moderation_input": "Sorry, I can't help with that message. Please rephrase it.",
     "moderation_output": "Sorry, I can't share that answer. Please ask something else.",

@@ -57,7 +57,7 @@ def test_secrets_are_masked_in_reprs(tmp_path: Path) -> None:
     ("", {"BOT_PORT": "http"}, "BOT_PORT (server.port): expected an integer, got 'http'"),
     ("llm:\n  timeout: -1\n", {}, "llm.timeout: must be at least 0.1, got -1.0"),
     ("llm:\n  temperature: hot\n", {}, "llm.temperature: expected a number, got 'hot'"),
-    ("llm:\n  vision: maybe\n", {}, "llm.vision: expected true or false, got 'maybe'"),
+    ("llm:\n  vision: maybe\n", {}, "llm.vision: expected auto, true or false, got 'maybe'"),
     ("", {"OPENAI_BASE_URL": "api.openai.com"}, "OPENAI_BASE_URL (llm.base_url): expected an http(s) URL"),
     ("llm: [1, 2]\n", {}, "llm: expected a mapping, got list"),
     ("log:\n  level: LOUD\n", {}, "log.level: expected one of DEBUG, INFO, WARNING, ERROR, got 'LOUD'"),

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import openai
 import pytest
 
 from bot.config import Secret
 from bot.errors import UpstreamError
-from bot.llm import OpenAILLM
+from bot.llm import OpenAILLM, map_error
 from bot.metrics import Metrics
 from bot.settings import LLMSettings
 from tests.fakes.openai import FakeOpenAI
@@ -82,3 +83,57 @@ async def test_the_detail_for_the_log_never_holds_the_api_key(
     with pytest.raises(UpstreamError) as caught:
         await llm.complete(MESSAGES)
     assert "sk-distinctive-key-42" not in str(caught.value)
+
+
+PICTURE_MESSAGES = [{"role": "user", "content": [
+    {"type": "text", "text": "what is this?"},
+    {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw=="}}]}]
+
+
+async def test_a_model_that_takes_no_pictures_is_llm_no_vision(
+    llm: OpenAILLM, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.blind_models = {"gpt-4o-mini"}
+    with pytest.raises(UpstreamError) as caught:
+        await llm.complete(PICTURE_MESSAGES)
+    assert caught.value.kind == "llm_no_vision"
+
+
+async def test_a_chat_content_filter_is_llm_content_filter(
+    llm: OpenAILLM, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.refuse_chat = True
+    with pytest.raises(UpstreamError) as caught:
+        await llm.complete(MESSAGES)
+    assert caught.value.kind == "llm_content_filter"
+
+
+@pytest.mark.parametrize(("message", "kind"), [
+    ("Invalid content type. image_url is only supported by certain models.", "llm_no_vision"),
+    ("The model `qwen2` is not a multimodal model", "llm_no_vision"),
+    ("Failed to deserialize: unknown variant `image_url`, expected `text`", "llm_no_vision"),
+    ("This model does not support image input.", "llm_no_vision"),
+    ("Invalid image_url: the picture could not be downloaded", "llm_bad_request"),
+])
+def test_what_endpoints_say_about_pictures_maps_to_its_kind(message: str, kind: str) -> None:
+    import httpx
+
+    request = httpx.Request("POST", "http://x.test/v1/chat/completions")
+    response = httpx.Response(400, request=request)
+    exc = openai.BadRequestError(message, response=response, body=None)
+    assert map_error(exc).kind == kind
+
+
+async def test_speech_is_mp3_from_the_configured_model_and_voice(
+    fake_openai: FakeOpenAI
+) -> None:
+    settings = LLMSettings(api_key=Secret("k"), base_url=fake_openai.url, max_retries=0,
+                           timeout=5, speech_model="tts-1-hd", voice="nova")
+    client = OpenAILLM(settings, Metrics())
+    try:
+        audio = await client.speak("x" * 5000)
+    finally:
+        await client.close()
+    assert fake_openai.speeches == [{"model": "tts-1-hd", "input": "x" * 4096, "voice": "nova",
+                                     "response_format": "mp3"}]
+    assert audio.startswith((b"ID3", b"\xff"))

@@ -269,3 +269,4 @@ def save_screenshot(png: bytes) -> None:
     (ARTIFACTS / "web-chat.png").write_bytes(png)
     if os.environ.get("UPDATE_DOCS_SCREENSHOT"):
         (ROOT / "docs" / "screenshots" / "web-chat.png").write_bytes(png)
+

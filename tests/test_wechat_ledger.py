@@ -149,10 +149,10 @@ async def test_continuation_parts_are_taken_in_order_and_put_back_in_front(stora
     await book.made(msg(), "a", lambda h: ("p1", "p2", "p3"))
     await book.take(msg(), last=False)
     await book.written(msg(), ok=True, last=False)
-    assert await book.next_more(msg()) == ("p2", 1)
+    assert await book.next_more(msg()) == ("p2", "p3")
     await book.put_back_more(msg(), "p2")
-    assert await book.next_more(msg()) == ("p2", 1)
-    assert await book.next_more(msg()) == ("p3", 0)
+    assert await book.next_more(msg()) == ("p2", "p3")
+    assert await book.next_more(msg()) == ("p3", "")
     assert await book.next_more(msg()) is None
 
 

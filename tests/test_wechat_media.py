@@ -1,4 +1,4 @@
-"""Pictures out (/image) on every delivery path, voice in (AMR through ffmpeg), the output format."""
+"""Pictures out (/image) on every delivery path, voice in (AMR decoded in process), the output format."""
 
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ async def test_late_image_goes_out_through_customer_service(
                      "image": {"media_id": api.uploads[0]["media_id"]}}]
 
 
-async def test_late_image_without_customer_service_follows_the_next_answer_on_more(
+async def test_late_image_without_customer_service_is_announced_by_name_and_sent_on_more(
     start_service: StartService, api: FakeWeChatAPI
 ) -> None:
     api.upload_latency = 2.0
@@ -109,7 +109,7 @@ async def test_late_image_without_customer_service_follows_the_next_answer_on_mo
     more, _ = await pusher.push(text_xml("继续", msg_id=3))
     assert answer is not None
     assert more is not None
-    assert answer.content == f"You said: hi\n\n{TEXTS['more_hint']}"
+    assert answer.content == f"You said: hi\n\n{TEXTS['picture_hint']}"
     assert more.media_id == api.uploads[0]["media_id"]
 
 
@@ -142,7 +142,7 @@ async def test_amr_voice_is_downloaded_converted_and_transcribed(
     start_service: StartService, api: FakeWeChatAPI, fake_openai: FakeOpenAI
 ) -> None:
     api.media["v1"] = (amr_noise(), "audio/amr")
-    pusher = await start_wechat(start_service, api=api, **FAST)
+    pusher = await start_wechat(start_service, api=api, voice_reply="never", **FAST)
     fields = "<MediaId><![CDATA[v1]]></MediaId><Format><![CDATA[amr]]></Format>"
     reply, _ = await pusher.push(message_xml("voice", fields))
     assert reply is not None

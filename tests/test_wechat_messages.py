@@ -118,7 +118,7 @@ async def test_voice_without_recognition_is_downloaded_and_transcribed(
 ) -> None:
     async with wechat_api() as api:
         api.media["v1"] = (b"ID3 fake mp3", "audio/mpeg")
-        pusher = await start_wechat(start_service, api=api, **FAST)
+        pusher = await start_wechat(start_service, api=api, voice_reply="never", **FAST)
         fields = "<MediaId><![CDATA[v1]]></MediaId><Format><![CDATA[amr]]></Format>"
         reply, _ = await pusher.push(message_xml("voice", fields))
     assert reply is not None
@@ -127,7 +127,7 @@ async def test_voice_without_recognition_is_downloaded_and_transcribed(
 
 
 async def test_image_without_vision_gets_a_polite_text(start_service: StartService) -> None:
-    pusher = await start_wechat(start_service, **FAST)
+    pusher = await start_wechat(start_service, llm={"vision": False}, **FAST)
     fields = "<PicUrl><![CDATA[http://pic]]></PicUrl><MediaId><![CDATA[m]]></MediaId>"
     reply, _ = await pusher.push(message_xml("image", fields))
     assert reply is not None

@@ -182,6 +182,26 @@ class FeishuAPI:
 
         return await self._call("upload image", attempt)
 
+    async def upload_file(self, data: bytes, file_type: str, name: str, duration_ms: int) -> str:
+        """Upload a file for sending in messages (`im/v1/files`; audio: `opus` with its
+        duration in ms); its file_key."""
+        async def attempt(token: str) -> str:
+            form = aiohttp.FormData()  # one per attempt: aiohttp refuses to send a form twice
+            form.add_field("file_type", file_type)
+            form.add_field("file_name", name)
+            form.add_field("duration", str(duration_ms))
+            form.add_field("file", data, filename=name, content_type="application/octet-stream")
+            url = f"{self._settings.base_url}/open-apis/im/v1/files"
+            headers = {"Authorization": f"Bearer {token}"}
+            async with self._http.post(url, data=form, headers=headers) as response:
+                body = await response.read()
+            key = (answer("upload file", response.status, body).get("data") or {}).get("file_key")
+            if not isinstance(key, str) or not key:
+                raise FeishuError("upload file", -1, "no file_key in the answer")
+            return key
+
+        return await self._call("upload file", attempt)
+
     async def fetch(self, url: str) -> tuple[bytes, str]:
         """A picture the image model left at a (short-lived) URL: its bytes and MIME type."""
         try:

@@ -31,8 +31,9 @@ from adapters.feishu.render import (
 )
 from adapters.feishu.settings import FeishuSettings
 from adapters.feishu.texts import say
-from bot.errors import StorageUnavailable
-from bot.messages import Image, Reply, Source
+from bot.errors import StorageUnavailable, UpstreamError
+from bot.media import OPUS, convert
+from bot.messages import Audio, Image, Reply, Source
 from bot.storage import Storage
 from bot.texts import Texts
 
@@ -156,7 +157,10 @@ class CardReplier:
         return True
 
     async def send(self, reply: Reply) -> None:
-        """The answer (card, posts or text), then each picture as an image message."""
+        """The spoken answer as an audio message, the answer (card, posts or text), then each
+        picture as an image message."""
+        if reply.audio is not None:
+            await self._send_audio(reply.audio)
         await self._finish(reply)
         for index, image in enumerate(reply.images):
             await self._send_picture(index, image)
@@ -195,6 +199,17 @@ class CardReplier:
             failed = text_content(say(self._texts, "feishu_image_failed"))
             with contextlib.suppress(FeishuError):
                 await self._reply("text", failed, f"image{index}-failed")
+
+    async def _send_audio(self, audio: Audio) -> None:
+        """Feishu plays only opus: convert, upload with the duration, reply with its file_key.
+        A failure leaves the answer in text (the card follows either way)."""
+        try:
+            [clip] = await asyncio.to_thread(convert, audio.data, OPUS)
+            key = await self._api.upload_file(clip.data, "opus", "answer.opus",
+                                               max(1, round(clip.seconds * 1000)))
+            await self._reply("audio", dumps({"file_key": key}), "audio")
+        except (FeishuError, UpstreamError) as exc:
+            log.warning("feishu: the spoken answer was not sent (%s); text only", exc)
 
     async def send_notice(self, text: str) -> None:
         """A short text reply outside the pipeline (unsupported message types)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from typing import Any
 
 from adapters.feishu.api import FeishuAPI
@@ -139,7 +140,7 @@ class Inbound:
 
     async def _attachments(self, message: FeishuMessage) -> tuple[Attachment, ...] | str:
         """What comes with the text, or the key of the text that says why it cannot be read."""
-        kind, vision = message.message_type, self._services.settings.llm.vision
+        kind, vision = message.message_type, self._services.settings.llm.pictures
         if kind == "text":
             return ()
         if kind == "post":  # without vision the post's text (with [image] marks) still goes
@@ -178,7 +179,7 @@ class Inbound:
             platform=PLATFORM,
             conversation=Conversation(PLATFORM, key, self._settings.account),
             user_id=message.sender_id,
-            text=text_for_model(message, bot_id),
+            text=_without_marks(text_for_model(message, bot_id), attachments),
             message_id=message.message_id,
             dedup_key=None,  # claimed in `receive`, so a re-run job is not dropped as a duplicate
             attachments=attachments,
@@ -187,3 +188,11 @@ class Inbound:
             chat=message.chat_id,  # routes and per-chat quotas and usage are keyed by it
             account=self._settings.account,
         )
+
+
+def _without_marks(text: str, attachments: tuple[Attachment, ...]) -> str:
+    """A post's `[image]` marks go when the pictures themselves come along (so a post holding
+    a picture and `/image make it blue` asks for exactly that)."""
+    if not any(a.kind == "image" for a in attachments):
+        return text
+    return re.sub(r"[ \t]*\[image\][ \t]*\n?", "", text).strip()

@@ -19,7 +19,7 @@ from adapters.webhook.idempotency import HEADER, Idempotency, Stored, read_key
 from adapters.webhook.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from adapters.webhook.stream import NDJSONReplier, sources_json
 from bot.errors import BadRequest, ConfigError, Forbidden, StorageUnavailable
-from bot.messages import Conversation, Image, Incoming
+from bot.messages import Audio, Conversation, Image, Incoming
 from bot.platform import Services
 from bot.replier import CollectingReplier
 
@@ -38,6 +38,7 @@ class ChatRequest:
     text: str
     stream: bool
     later: bool  # "async": true - answer 202 now, POST the reply to the callback URL
+    voice: bool = False  # "voice_reply": true - the answer also comes spoken ("audio")
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:
@@ -62,6 +63,7 @@ def parse_chat(body: dict[str, Any]) -> ChatRequest:
     """Validate the fields of a chat request."""
     user, text = body.get("user"), body.get("text")
     stream, later = body.get("stream", False), body.get("async", False)
+    voice = body.get("voice_reply", False)
     if not isinstance(user, str) or not user.strip():
         raise BadRequest("'user' must be a non-empty string")
     if len(user) > MAX_USER_CHARS:
@@ -72,9 +74,16 @@ def parse_chat(body: dict[str, Any]) -> ChatRequest:
         raise BadRequest("'stream' must be true or false")
     if not isinstance(later, bool):
         raise BadRequest("'async' must be true or false")
+    if not isinstance(voice, bool):
+        raise BadRequest("'voice_reply' must be true or false")
     if stream and later:
         raise BadRequest("'stream' and 'async' cannot both be true")
-    return ChatRequest(user.strip(), text, stream, later)
+    return ChatRequest(user.strip(), text, stream, later, voice)
+
+
+def audio_json(audio: Audio) -> dict[str, str]:
+    """A spoken answer as JSON: its MIME type and base64 bytes."""
+    return {"mime": audio.mime, "b64": base64.b64encode(audio.data).decode()}
 
 
 def image_json(image: Image) -> dict[str, str]:
@@ -121,7 +130,8 @@ class ChatEndpoint:
         chat = parse_chat(parse_json_object(raw))
         key = read_key(request.headers.get(HEADER))
         incoming = Incoming(platform=PLATFORM, conversation=Conversation(PLATFORM, chat.user),
-                            user_id=chat.user, text=chat.text, user_name=chat.user)
+                            user_id=chat.user, text=chat.text, user_name=chat.user,
+                            voice_reply=chat.voice)
         if chat.stream:
             if key:
                 raise BadRequest(f"{HEADER} is not supported with 'stream': true")
@@ -155,6 +165,8 @@ class ChatEndpoint:
             body["images"] = [image_json(i) for i in reply.images]
         if reply.sources:
             body["sources"] = sources_json(reply.sources)
+        if reply.audio is not None:
+            body["audio"] = audio_json(reply.audio)
         if reply.kind == "refused":  # a content-policy refusal: a friendly text, not a failure
             body["refused"] = True
         return Stored(200, body)
@@ -164,7 +176,8 @@ class ChatEndpoint:
         scoped by credential: two callers using the same key get two jobs and two callbacks."""
         if self._callback is None:
             raise BadRequest("'async' needs api.callback_url (BOT_CALLBACK_URL) in the config")
-        job = {"id": f"{scope}.{key}", "key": key, "user": chat.user, "text": chat.text}
+        job = {"id": f"{scope}.{key}", "key": key, "user": chat.user, "text": chat.text,
+               "voice_reply": chat.voice}
         try:
             await self._services.jobs.enqueue(ASYNC_JOB, job)
         except StorageUnavailable:
@@ -181,7 +194,8 @@ class ChatEndpoint:
             if isinstance(claim, Stored):
                 return  # delivered already, or being delivered by a live run
             incoming = Incoming(platform=PLATFORM, conversation=Conversation(PLATFORM, job["user"]),
-                                user_id=job["user"], text=job["text"], user_name=job["user"])
+                                user_id=job["user"], text=job["text"], user_name=job["user"],
+                                voice_reply=bool(job.get("voice_reply")))
             try:
                 answer = await self._answer(incoming)
             except Forbidden:

@@ -22,6 +22,7 @@ def sources_json(sources: Sequence[Source]) -> list[dict[str, Any]]:
 class NDJSONReplier:
     """Writes each delta as a line, then an error line if the reply failed, then the done line.
 
+    A spoken answer (`"voice_reply": true`) has `"audio": {"mime", "b64"}` on its done line.
     Moderation adds two optional keys: `"retract": true` on a line with empty content (drop
     everything shown so far) and `"refused": true` on a content-policy refusal; an answer that
     cites the knowledge base has `"sources"` on its done line.
@@ -76,5 +77,8 @@ class NDJSONReplier:
         for image in reply.images:  # as markdown, so a chat page can show it inline
             url = image.url or f"data:{image.mime};base64,{base64.b64encode(image.data or b'').decode()}"
             await self._line(False, False, f"\n\n![image]({url})")
-        extra = {"sources": sources_json(reply.sources)} if reply.sources else {}
+        extra: dict[str, Any] = {"sources": sources_json(reply.sources)} if reply.sources else {}
+        if reply.audio is not None:  # the spoken answer rides on the done line
+            extra["audio"] = {"mime": reply.audio.mime,
+                              "b64": base64.b64encode(reply.audio.data).decode()}
         await self._line(True, False, "[DONE]", **extra)

@@ -55,7 +55,7 @@ class OfficialAccount:
         settler = Settler(ledger, local, maker, outbox, services.tasks, services.jobs, job)
         delivery = Delivery(settings, ledger, local, maker, settler, outbox, services.tasks,
                             producer, composer)
-        self.endpoint = Endpoint(settings, cipher, delivery, services.settings.llm.vision,
+        self.endpoint = Endpoint(settings, cipher, delivery, services.settings.llm.pictures,
                                  media=self.api is not None)
         services.accounts.register(PLATFORM, settings.account, settings.profile)
 

@@ -156,14 +156,27 @@ class WeChatAPI:
         """Replace the account's custom menu (`menu_layout`: WeChat's `button` list)."""
         await self.call("/cgi-bin/menu/create", {"button": buttons})
 
+    async def send_voice(self, openid: str, media_id: str) -> None:
+        """A customer-service voice message with an uploaded clip."""
+        await self.call("/cgi-bin/message/custom/send",
+                        {"touser": openid, "msgtype": "voice", "voice": {"media_id": media_id}})
+
     async def upload_image(self, data: bytes, mime: str) -> str:
         """Upload a picture as temporary media (kept 3 days by WeChat); its media_id."""
         name = "image.jpg" if mime in ("image/jpeg", "image/jpg") else "image.png"
+        return await self.upload("image", data, name, mime)
 
+    async def upload_voice(self, data: bytes, mime: str) -> str:
+        """Upload a voice clip (mp3 or AMR, at most 2 MB and 60 s) as temporary media."""
+        name = "voice.amr" if mime == "audio/amr" else "voice.mp3"
+        return await self.upload("voice", data, name, mime)
+
+    async def upload(self, kind: str, data: bytes, name: str, mime: str) -> str:
+        """`POST /cgi-bin/media/upload?type=KIND` (multipart field `media`); the media_id."""
         async def attempt(token: str) -> str:
             form = aiohttp.FormData()  # one per attempt: aiohttp refuses to send a form twice
             form.add_field("media", data, filename=name, content_type=mime)
-            params = {"access_token": token, "type": "image"}
+            params = {"access_token": token, "type": kind}
             async with self._http.post(f"{self._base}/cgi-bin/media/upload", params=params,
                                        data=form) as response:
                 answer = await self._json(response)

@@ -88,7 +88,7 @@ class Delivery:
             log.info("wechat: answer not ready by the last retry; it will be delivered later")
             return Served(self._s.texts["thinking_push" if self._outbox.hint == ""
                                         else "thinking_handover"])
-        first, more = taken.parts[0], len(taken.parts) > 1
+        first, following = taken.parts[0], (taken.parts[1] if len(taken.parts) > 1 else "")
 
         async def after(received: bool) -> None:
             try:
@@ -96,7 +96,7 @@ class Delivery:
             except StorageUnavailable as exc:  # the settling job still delivers it late
                 log.warning("wechat: could not record the passive reply's outcome: %s", exc)
 
-        return Served(self._outbox.with_hint(first, more), after)
+        return Served(self._outbox.with_hint(first, following), after)
 
     async def _until_made(self, msg: Inbound, rec: Record | None, doc: Doc,
                           seconds: float) -> tuple[Record | None, Doc]:
@@ -123,7 +123,7 @@ class Delivery:
         taken = await self._ledger.next_more(msg)
         if taken is None:
             return None
-        part, remaining = taken
+        part, following = taken
 
         async def after(received: bool) -> None:
             if not received:  # put the part back in front for the next 继续
@@ -132,7 +132,7 @@ class Delivery:
                 except StorageUnavailable as exc:
                     log.warning("wechat: a continuation part could not be put back: %s", exc)
 
-        return Served(self._outbox.with_hint(part, remaining > 0), after)
+        return Served(self._outbox.with_hint(part, following), after)
 
     async def _alone(self, msg: Inbound, started: float) -> Served:
         """Storage is down: answer if the model is quick enough, else say so (nothing to keep it in)."""

@@ -208,13 +208,13 @@ class Ledger:
 
         return (await self._retrying(attempt, self._patience))[0]
 
-    async def next_more(self, msg: Inbound) -> tuple[str, int] | None:
-        """Take the next queued part of a long answer: (part, how many are still queued)."""
-        def change(docs: Sequence[Doc]) -> tuple[Sequence[str | None] | None, tuple[str, int] | None]:
+    async def next_more(self, msg: Inbound) -> tuple[str, str] | None:
+        """Take the next queued part of a long answer: (part, the part queued after it or "")."""
+        def change(docs: Sequence[Doc]) -> tuple[Sequence[str | None] | None, tuple[str, str] | None]:
             queued = _list(docs[0])
             if not queued:
                 return None, None
-            return [_dump(queued[1:])], (str(queued[0]), len(queued) - 1)
+            return [_dump(queued[1:])], (str(queued[0]), str(queued[1]) if len(queued) > 1 else "")
 
         key = self._keys(msg, "more")[1]
         return (await update(self._storage, [key], change, self._ttls[1:]))[0]

@@ -3,7 +3,8 @@
 Only the owner of the record's `late` state (or of its rest's sending) calls these, so each goes
 out once: through the customer-service API when the account has it, otherwise (or when the API
 refuses) handed over to the subscriber's next message in the same swap that ends the state.
-A part is text, or a picture already uploaded as temporary media (`render.image_part`).
+A part is text, or a picture or voice clip already uploaded as temporary media
+(`render.image_part`, `render.voice_part`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from adapters.wechat.api import WeChatAPI, WeChatAPIError
 from adapters.wechat.ledger import Ledger
 from adapters.wechat.parse import Inbound
 from adapters.wechat.record import Record
-from adapters.wechat.render import image_id
+from adapters.wechat.render import image_id, is_media, voice_id
 from adapters.wechat.settings import WeChatSettings
 
 log = logging.getLogger(__name__)
@@ -36,9 +37,17 @@ class Outbox:
         """The continuation line added to a part when more follow and nothing pushes them."""
         return "" if self._api else self._s.texts["more_hint"]
 
-    def with_hint(self, part: str, more: bool) -> str:
-        """`part`, plus the continuation line when more parts wait in storage (not on pictures)."""
-        return f"{part}\n\n{self.hint}" if more and self.hint and not image_id(part) else part
+    def with_hint(self, part: str, following: str) -> str:
+        """`part`, plus the continuation line naming what waits in storage (`following`, the
+        next part; "" when none): a picture or a voice answer is announced by name. Media
+        parts carry no text, so they get none."""
+        if not (following and self.hint) or is_media(part):
+            return part
+        if image_id(following):
+            return f"{part}\n\n{self._s.texts['picture_hint']}"
+        if voice_id(following):
+            return f"{part}\n\n{self._s.texts['voice_hint']}"
+        return f"{part}\n\n{self.hint}"
 
     async def deliver_late(self, msg: Inbound, rec: Record, token: str) -> None:
         """The answer missed every passive chance (`token` owns its late state)."""
@@ -69,6 +78,8 @@ class Outbox:
             try:
                 if media_id := image_id(part):
                     await self._api.send_image(openid, media_id)
+                elif media_id := voice_id(part):
+                    await self._api.send_voice(openid, media_id)
                 else:
                     await self._api.send_text(openid, part)
             except WeChatAPIError as exc:

@@ -1,5 +1,5 @@
 """The answer to one push: the pipeline run, then (`compose`) an earlier undelivered answer in
-front, byte-sized parts and uploaded pictures."""
+front, byte-sized parts, uploaded pictures and voice clips."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from adapters.wechat.api import WeChatAPI, WeChatAPIError
 from adapters.wechat.ledger import Handed
 from adapters.wechat.parse import Inbound
 from adapters.wechat.pictures import Pictures
-from adapters.wechat.render import image_id, plain_text, split_bytes
+from adapters.wechat.render import is_media, plain_text, split_bytes
 from adapters.wechat.settings import WeChatSettings
+from adapters.wechat.voices import Voices
 from bot.messages import Attachment, Conversation, Incoming
 from bot.platform import Services
 from bot.replier import CollectingReplier
@@ -25,21 +26,23 @@ PLATFORM = "wechat"
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """The pipeline's reply to one push: text (plain) and uploaded picture parts."""
+    """The pipeline's reply to one push: text (plain), uploaded picture and voice parts."""
 
     text: str
     pictures: tuple[str, ...] = ()
+    voices: tuple[str, ...] = ()
 
 
 def compose(answer: Answer | None, handed: Handed, settings: WeChatSettings,
             hint: str) -> tuple[str, ...]:
-    """The parts to send: what was handed over in front (marked as the earlier answer), the
-    text split into WeChat-sized parts (room left for the continuation hint), then pictures."""
+    """The parts to send: the spoken answer first (it answers a voice message, so it is what the
+    passive reply carries), what was handed over (marked as the earlier answer), the text split
+    into WeChat-sized parts (room left for the continuation hint), then pictures."""
     if answer is None:  # the pipeline said nothing (a blocked user)
         return ()
     earlier = [str(p) for item in handed for p in item.get("parts", ())]
-    earlier_text = "\n\n".join(p for p in earlier if not image_id(p))
-    earlier_pictures = [p for p in earlier if image_id(p)]
+    earlier_text = "\n\n".join(p for p in earlier if not is_media(p))
+    earlier_pictures = [p for p in earlier if is_media(p)]
     text = answer.text
     if earlier_text:
         text = "\n\n".join((settings.texts["earlier_answer"], earlier_text,
@@ -47,9 +50,10 @@ def compose(answer: Answer | None, handed: Handed, settings: WeChatSettings,
     elif answer.pictures and not earlier_pictures:
         text = ""  # the picture is the answer; its caption would be a second message
     reserve = len(hint.encode("utf-8")) + 2 if hint else 0
-    # text first: the continuation hint on it tells the subscriber that pictures follow
+    # text before pictures: the continuation hint on it names the picture that follows (voice
+    # goes first: it is the answer to a voice message, and carries no hint itself)
     parts = split_bytes(text.replace("\x00", ""), settings.max_reply_bytes - reserve)
-    return (*parts, *earlier_pictures, *answer.pictures)
+    return (*answer.voices, *parts, *earlier_pictures, *answer.pictures)
 
 
 class Producer:
@@ -60,6 +64,7 @@ class Producer:
         self._services = services
         self._api = api
         self._pictures = Pictures(api, services.http)
+        self._voices = Voices(api)
 
     async def __call__(self, msg: Inbound) -> Answer | None:
         """Never raises for the platform's sake: a failure still becomes text to read."""
@@ -69,8 +74,9 @@ class Producer:
         if reply is None:
             return None
         pictures = await self._pictures.parts(reply.images)
+        voices = await self._voices.parts(reply.audio)
         text = self._s.texts["image_failed"] if reply.images and not pictures else reply.text
-        return Answer(text, tuple(pictures))
+        return Answer(text, tuple(pictures), tuple(voices))
 
     async def _incoming(self, msg: Inbound) -> Incoming:
         attachments: tuple[Attachment, ...] = ()
@@ -87,6 +93,8 @@ class Producer:
             dedup_key=None,  # the record dedups (record.arrive), so a re-run job is not dropped
             attachments=attachments,
             account=self._s.account,  # history, limits, keywords and defaults are per account
+            # a voice answer can be sent only through the media API (so not without it)
+            voice_reply=msg.kind == "voice" and self._api is not None,
         )
 
     async def _image(self, msg: Inbound) -> Attachment:

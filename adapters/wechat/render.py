@@ -6,7 +6,7 @@ import re
 import time
 from collections.abc import Sequence
 
-from wechatpy.replies import ImageReply, TextReply
+from wechatpy.replies import ImageReply, TextReply, VoiceReply
 
 from bot.messages import Source
 
@@ -116,9 +116,11 @@ def text_reply(openid: str, account: str, content: str, now: float | None = None
     return xml
 
 
-# An answer is stored as a list of parts (strings); a picture, uploaded as temporary media, is a
-# part holding this marker and its media_id. Rendered text never contains a NUL character.
+# An answer is stored as a list of parts (strings); a picture or a voice clip, uploaded as
+# temporary media, is a part holding a marker and its media_id. Rendered text never contains a
+# NUL character.
 _IMAGE_PART = "\x00image:"
+_VOICE_PART = "\x00voice:"
 
 
 def image_part(media_id: str) -> str:
@@ -131,9 +133,41 @@ def image_id(part: str) -> str:
     return part[len(_IMAGE_PART):] if part.startswith(_IMAGE_PART) else ""
 
 
+def voice_part(media_id: str) -> str:
+    """The part that stands for an uploaded voice clip."""
+    return _VOICE_PART + media_id
+
+
+def voice_id(part: str) -> str:
+    """The media_id when `part` is a voice clip, else ""."""
+    return part[len(_VOICE_PART):] if part.startswith(_VOICE_PART) else ""
+
+
+def is_media(part: str) -> bool:
+    """Whether `part` is an uploaded picture or voice clip (not text)."""
+    return part.startswith(("\x00",))
+
+
 def image_reply(openid: str, account: str, media_id: str, now: float | None = None) -> str:
     """A passive image reply's XML, rendered by wechatpy."""
     reply = ImageReply(source=account, target=openid, media_id=media_id,
                        time=int(now if now is not None else time.time()))
     xml: str = reply.render()
     return xml
+
+
+def voice_reply(openid: str, account: str, media_id: str, now: float | None = None) -> str:
+    """A passive voice reply's XML, rendered by wechatpy."""
+    reply = VoiceReply(source=account, target=openid, media_id=media_id,
+                       time=int(now if now is not None else time.time()))
+    xml: str = reply.render()
+    return xml
+
+
+def part_reply(openid: str, account: str, part: str, now: float | None = None) -> str:
+    """The passive reply's XML for one part: a picture, a voice clip or text."""
+    if media_id := image_id(part):
+        return image_reply(openid, account, media_id, now)
+    if media_id := voice_id(part):
+        return voice_reply(openid, account, media_id, now)
+    return text_reply(openid, account, part, now)

@@ -13,7 +13,7 @@ from adapters.wechat.crypto import Cipher
 from adapters.wechat.delivery import Delivery, Served
 from adapters.wechat.events import answer_event
 from adapters.wechat.parse import Inbound, as_text, inbound, xml_fields
-from adapters.wechat.render import image_id, image_reply, text_reply
+from adapters.wechat.render import part_reply
 from adapters.wechat.settings import WeChatSettings
 from adapters.wechat.verify import require_msg_signature, require_query
 from bot.errors import BadRequest, PayloadTooLarge, StorageUnavailable
@@ -102,9 +102,7 @@ class Endpoint:
             return "success"  # "no reply": never encrypted
         if not served.text:
             return ""
-        media_id = image_id(served.text)
-        xml = (image_reply(msg.openid, msg.account, media_id) if media_id
-               else text_reply(msg.openid, msg.account, served.text))
+        xml = part_reply(msg.openid, msg.account, served.text)
         if encrypted and self._cipher is not None:
             return self._cipher.encrypt(xml, nonce, str(int(time.time())))
         return xml

@@ -21,6 +21,8 @@ TEXTS: dict[str, str] = {
     "earlier_answer": "【Answer to your earlier message 上一条消息的回答】",
     "new_answer": "【Your new message 本条消息的回答】",
     "more_hint": "(Reply 继续 or more for the rest 回复“继续”查看后续)",
+    "picture_hint": "(Your picture is ready: reply 继续 to get it 图片已生成，回复“继续”查看)",
+    "voice_hint": "(The spoken answer is ready: reply 继续 to hear it 语音回答已生成，回复“继续”收听)",
     "unavailable": "Sorry, I am overloaded right now; please send that again in a minute. "
     "系统繁忙，请稍后重新发送。",
     "unsupported": "Sorry, I can only read text messages here. 暂时只支持文字消息。",

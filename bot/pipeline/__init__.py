@@ -23,10 +23,12 @@ from bot.pipeline.limits import Limits
 from bot.pipeline.media import Media
 from bot.pipeline.moderate import ModerateInput, ModerateOutput
 from bot.pipeline.observe import Observe
+from bot.pipeline.pictures import PictureMemory, Vision
 from bot.pipeline.prompt import BuildPrompt, SaveHistory
 from bot.pipeline.quota import Quota
 from bot.pipeline.record import AuditTrail
 from bot.pipeline.route import Routing
+from bot.pipeline.speech import Speak
 from bot.platform import Replier
 from bot.prompts import Presets
 from bot.settings import Settings
@@ -54,6 +56,7 @@ def build_steps(
     ledger = ledger or UsageLedger(storage, operator.usage_retention_days)
     quota = Quota(settings.limits, ledger, texts)
     accounts = accounts or Accounts()
+    memory = PictureMemory(storage, settings.image_edit_window)
     retrieve: list[Step] = []
     if knowledge is not None and settings.knowledge.mode == "auto":
         from bot.pipeline.knowledge import Retrieve
@@ -76,8 +79,9 @@ def build_steps(
         # Around every step that may call a model (transcription, /image, the answer): what they
         # cost is counted once the message is done; refused messages are not counted.
         Account(ledger),
-        # Voice becomes text before anything reads the text (a spoken command still works).
-        Media(llm, texts, settings.llm.vision),
+        # Voice becomes text before anything reads the text (a spoken command still works); a
+        # picture is kept for `/image` edits before any step may answer without the model.
+        Media(llm, texts, settings.llm.pictures, memory),
         # Normalise first, so "  /reset " is still a command and empty input never costs a call.
         CleanInput(settings.max_input_chars, texts),
         # On the cleaned, length-capped text (a spoken message is text by now); before commands,
@@ -87,13 +91,19 @@ def build_steps(
         # the cleaned text, after moderation of the input has seen it, before commands and quota.
         Keywords(accounts),
         # Commands are answered without the LLM and are not part of the conversation's history.
-        Commands(storage, presets, texts, llm, settings.llm, help_footer=quota.footer),
+        Commands(storage, presets, texts, llm, settings.llm, memory, help_footer=quota.footer),
         # After commands (/help and /reset must work with the quota used up), before the call.
         quota,
         # Preset + history + new message; degrades to no history when storage is down.
-        BuildPrompt(storage, presets, settings.history, settings.llm.vision),
+        BuildPrompt(storage, presets, settings.history, settings.llm.pictures),
+        # Right after the prompt names the model (preset, route, /model) and holds the pictures;
+        # around the call, whose refusal of pictures it remembers for that model.
+        Vision(storage, settings.llm, texts),
         # Wraps the answer: history is written only once a successful reply has gone out.
         SaveHistory(storage, settings.history),
+        # Outside ModerateOutput, so what is spoken is the text as moderated (masked or refused);
+        # inside the commands and the guard: command answers and errors are not spoken.
+        Speak(llm, settings.voice_reply, texts),
         # Inside SaveHistory, so a flagged answer is known before history is written; around the
         # LLM call and the reply, the one place every delta and the final text pass.
         ModerateOutput(moderation, texts),

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from bot.errors import StorageUnavailable
 from bot.llm import LLMClient
-from bot.messages import Reply
+from bot.messages import Image, Reply
 from bot.pipeline.context import Context, Next, deliver
+from bot.pipeline.pictures import PictureMemory, editable
 from bot.pipeline.route import allowed_models
 from bot.prompts import Presets
 from bot.settings import LLMSettings
@@ -34,12 +36,13 @@ class Commands:
 
     def __init__(
         self, storage: Storage, presets: Presets, texts: Texts, llm: LLMClient, settings: LLMSettings,
-        help_footer: Footer | None = None,
+        memory: PictureMemory, help_footer: Footer | None = None,
     ) -> None:
         self._storage = storage
         self._presets = presets
         self._texts = texts
         self._llm = llm
+        self._memory = memory
         self._default_model = settings.model
         self._models = settings.models
         self._help_footer = help_footer  # e.g. the tokens left today
@@ -121,5 +124,21 @@ class Commands:
         if not argument:
             return self._texts.get("image_usage")
         await ctx.replier.started()
-        image = await self._llm.generate_image(argument)
-        return Reply(self._texts.get("image_done"), kind="command", images=(image,))
+        conversation = ctx.incoming.conversation.id
+        picture = await self._picture(ctx)
+        if picture is None:
+            image = await self._llm.generate_image(argument)
+            return Reply(self._texts.get("image_done"), kind="command", images=(image,))
+        image = await self._llm.edit_image(picture, argument)
+        await self._memory.keep(conversation, image)  # a next /image refines this one
+        return Reply(self._texts.get("image_edited"), kind="command", images=(image,))
+
+    async def _picture(self, ctx: Context) -> Image | None:
+        """The picture to edit: one sent with the command, else one sent just before."""
+        for attachment in ctx.incoming.attachments:
+            if attachment.kind == "image" and (picture := editable(attachment)):
+                return picture
+        try:
+            return await self._memory.recall(ctx.incoming.conversation.id)
+        except StorageUnavailable:
+            return None  # without storage, no kept picture: draw a new one

@@ -13,6 +13,8 @@ from bot.texts import Texts
 
 log = logging.getLogger(__name__)
 
+REFUSALS = frozenset({"llm_content_filter"})  # content-policy refusals of the chat or image endpoint
+
 
 class Guard:
     """Turns errors into user text (the detail goes to the log, never to the user)."""
@@ -29,13 +31,21 @@ class Guard:
             raise
         except UpstreamError as exc:
             log.warning("upstream error (%s): %s", exc.kind, exc)
-            await self._fail(ctx, exc.kind, f"error_{exc.kind}")
+            if exc.kind in REFUSALS:  # the endpoint declined: an answer, not a failure
+                await self._refused(ctx, exc.kind)
+            else:
+                await self._fail(ctx, exc.kind, f"error_{exc.kind}")
         except StorageUnavailable as exc:
             log.warning("storage unavailable: %s", exc)
             await self._fail(ctx, "storage", "storage_unavailable")
         except Exception:  # the catch point: everything else is a bug, logged in full
             log.exception("pipeline failed for platform=%s", ctx.incoming.platform)
             await self._fail(ctx, "internal", "error_internal")
+
+    async def _refused(self, ctx: Context, kind: str) -> None:
+        ctx.outcome = f"refused:{kind}"
+        if not ctx.delivered:
+            await deliver(ctx, Reply(self._texts.get(f"error_{kind}"), kind="refused"))
 
     async def _fail(self, ctx: Context, kind: str, text_key: str) -> None:
         ctx.outcome = f"error:{kind}"

@@ -98,6 +98,7 @@ class FakeFeishu:
         r.add_get("/open-apis/im/v1/messages/{message_id}/resources/{file_key}",
                   self._wrap("resource", self._resource))
         r.add_post("/open-apis/im/v1/images", self._wrap("upload_image", self._upload_image))
+        r.add_post("/open-apis/im/v1/files", self._wrap("upload_file", self._upload_file))
         return app
 
     async def _record(self, op: str, request: web.Request) -> Call:
@@ -183,6 +184,23 @@ class FakeFeishu:
             return web.json_response({"code": 234001, "msg": "Invalid request param."}, status=400)
         return self._ok(call, {"image_key": f"img_v3_fake_{next(self._ids)}"})
 
+    def _upload_file(self, call: Call, request: web.Request) -> web.Response:
+        """`im/v1/files`: multipart `file_type`, `file_name`, `duration` (ms) and `file`; an
+        audio message's file must be opus (Ogg with an OpusHead), as Feishu requires."""
+        upload, body = call.body.get("file"), call.body
+        if body.get("file_type") not in FILE_TYPES or not isinstance(upload, dict) \
+                or not body.get("file_name"):
+            return web.json_response({"code": 234001, "msg": "Invalid request param."}, status=400)
+        if body["file_type"] == "opus" and not (upload["data"].startswith(b"OggS")
+                                                and b"OpusHead" in upload["data"][:200]
+                                                and str(body.get("duration", "")).isdigit()):
+            return web.json_response({"code": 234001, "msg": "Invalid request param."}, status=400)
+        return self._ok(call, {"file_key": f"file_v3_fake_{next(self._ids)}"})
+
+    def uploaded_files(self) -> list[tuple[str, dict[str, Any]]]:
+        """(file_key answered, the multipart fields) of each accepted file upload, in order."""
+        return [(c.answer["file_key"], c.body) for c in self.ops("upload_file") if c.answer]
+
     def uploaded_images(self) -> list[tuple[str, dict[str, Any]]]:
         """(image_key answered, uploaded file) of each accepted image upload, in order."""
         return [(c.answer["image_key"], c.body["image"]) for c in self.ops("upload_image") if c.answer]
@@ -194,6 +212,9 @@ class FakeFeishu:
         data, mime = found
         return web.Response(body=data, content_type=mime,
                             headers={"Content-Disposition": 'attachment; filename="image.png"'})
+
+
+FILE_TYPES = ("opus", "mp4", "pdf", "doc", "xls", "ppt", "stream")  # im/v1/files' file_type
 
 
 async def _form(request: web.Request) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""A fake OpenAI API: chat completions (JSON and SSE), error bodies, latency; records requests."""
+"""A fake OpenAI API: chat completions (JSON and SSE), error bodies, latency; records requests.
+The media endpoints are in `openai_media`."""
 
 from __future__ import annotations
 
@@ -15,23 +16,10 @@ from typing import Any
 import numpy as np
 from aiohttp import web
 
+from tests.fakes.openai_media import ERRORS, PNG_B64, MediaEndpoints
 from tests.fakes.server import LoopbackServer
 
-# A 1x1 transparent PNG.
-PNG_B64 = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA"
-           "60e6kgAAAABJRU5ErkJggg==")
-
-ERRORS: dict[int, dict[str, Any]] = {
-    401: {"message": "Incorrect API key provided: sk-xxx.", "type": "invalid_request_error",
-          "param": None, "code": "invalid_api_key"},
-    429: {"message": "Rate limit reached for gpt-4o-mini", "type": "requests", "param": None,
-          "code": "rate_limit_exceeded"},
-    500: {"message": "The server had an error while processing your request.",
-          "type": "server_error", "param": None, "code": None},
-    503: {"message": "The engine is currently overloaded, please try again later",
-          "type": "server_error", "param": None, "code": None},
-}
-
+__all__ = ["ERRORS", "PNG_B64", "FakeOpenAI"]  # the error bodies and picture tests compare with
 
 EMBEDDING_DIMS = 64
 ToolScript = Callable[[dict[str, Any]], list[tuple[str, dict[str, Any] | str]] | None]
@@ -89,7 +77,7 @@ def echo(body: dict[str, Any]) -> str:
 
 
 @dataclass
-class FakeOpenAI:
+class FakeOpenAI(MediaEndpoints):
     """Behaviour knobs and a record of every request."""
 
     reply: Callable[[dict[str, Any]], str] = echo
@@ -100,7 +88,14 @@ class FakeOpenAI:
     fail_next: list[int] = field(default_factory=list)  # HTTP statuses for the next requests
     midstream_error: str | None = None  # an SSE error event after the first delta
     transcript: str = "turn on the lights"
-    refuse_images: bool = False
+    refuse_images: bool = False  # images/generations and images/edits refuse (content policy)
+    refuse_chat: bool = False  # chat completions refuse (content policy, as Azure's filter does)
+    blind_models: set[str] = field(default_factory=set)  # chat models that reject image parts
+    picture_b64: str = PNG_B64  # what images/generations and images/edits answer
+    speech_seconds: float = 2.0  # how long the audio/speech answer plays
+    speech_fail_next: list[int] = field(default_factory=list)
+    speeches: list[dict[str, Any]] = field(default_factory=list)
+    edits: list[dict[str, Any]] = field(default_factory=list)
     tools: ToolScript | None = None  # answer with tool_calls when the script says so
     tool_text: str = ""  # text the model writes in a round that also asks for tools
     embedding_dims: int = EMBEDDING_DIMS
@@ -131,6 +126,8 @@ class FakeOpenAI:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/audio/transcriptions", self._transcribe)
         app.router.add_post("/v1/images/generations", self._image)
+        app.router.add_post("/v1/images/edits", self._edit)
+        app.router.add_post("/v1/audio/speech", self._speech)
         app.router.add_post("/v1/embeddings", self._embeddings)
         app.router.add_post("/v1/moderations", self._moderate)
         return app
@@ -167,32 +164,6 @@ class FakeOpenAI:
         return web.json_response({"id": "modr-0123456789", "model": body.get("model", ""),
                                   "results": results})
 
-    async def _transcribe(self, request: web.Request) -> web.Response:
-        form = await request.post()
-        upload = form["file"]
-        assert isinstance(upload, web.FileField)
-        data = upload.file.read()
-        self.uploads.append({"model": str(form["model"]), "filename": upload.filename,
-                             "content_type": upload.content_type, "size": len(data)})
-        if self.fail_next:
-            status = self.fail_next.pop(0)
-            return web.json_response({"error": ERRORS[status]}, status=status)
-        return web.json_response({"text": self.transcript, "usage": {"type": "duration", "seconds": 2}})
-
-    async def _image(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        self.images.append(body)
-        if self.refuse_images:
-            return web.json_response({"error": {
-                "message": "Your request was rejected by the safety system.",
-                "type": "image_generation_user_error", "param": None,
-                "code": "content_policy_violation"}}, status=400)
-        return web.json_response({"created": 1713833628, "data": [{"b64_json": PNG_B64}],
-                                  "usage": {"total_tokens": 100, "input_tokens": 50,
-                                            "output_tokens": 50,
-                                            "input_tokens_details": {"text_tokens": 50,
-                                                                     "image_tokens": 0}}})
-
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.received.append(body)
@@ -204,6 +175,8 @@ class FakeOpenAI:
         if self.fail_next:
             status = self.fail_next.pop(0)
             return web.json_response({"error": ERRORS[status]}, status=status)
+        if refusal := self._refusal(body):
+            return web.json_response({"error": refusal}, status=400)
         calls = self._calls(body)
         if calls:
             if body.get("stream"):
@@ -219,6 +192,19 @@ class FakeOpenAI:
         if not self.report_usage:
             del whole["usage"]
         return web.json_response(whole)
+
+    def _refusal(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        """OpenAI's answer to image parts sent to a text-only model, or a content filter's."""
+        pictures = any(isinstance(m.get("content"), list) and any(
+            p.get("type") == "image_url" for p in m["content"]) for m in body["messages"])
+        if pictures and body.get("model") in self.blind_models:
+            return {"message": "Invalid content type. image_url is only supported by certain "
+                    "models.", "type": "invalid_request_error",
+                    "param": "messages.[1].content.[1].type", "code": None}
+        if self.refuse_chat:
+            return {"message": "The response was filtered due to the prompt triggering content "
+                    "management policy.", "type": None, "param": "prompt", "code": "content_filter"}
+        return None
 
     def _calls(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         """The tool calls for this request (never with tool_choice "none", as the real API)."""
@@ -315,3 +301,4 @@ def chunk(model: str, delta: dict[str, Any], finish: str | None = None) -> dict[
         "model": model, "system_fingerprint": "fp_x",
         "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
     }
+

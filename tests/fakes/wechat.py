@@ -24,6 +24,7 @@ from wechatpy.crypto import WeChatCrypto
 from wechatpy.utils import to_text
 
 from adapters.wechat.verify import sign
+from tests.fakes.audio import audio_seconds
 from tests.fakes.server import LoopbackServer
 
 APP_ID = "wx1234567890abcdef"
@@ -165,11 +166,23 @@ class FakeWeChatAPI:
         media_type = request.query.get("type", "")
         if media_type not in ("image", "voice", "video", "thumb"):
             return web.json_response({"errcode": 40004, "errmsg": "invalid media type"})
+        data = media.file.read()
+        if media_type == "voice" and (refusal := voice_refusal(media.filename, data)):
+            return web.json_response(refusal)
         media_id = f"MEDIA_{next(self._counter)}"
         self.uploads.append({"media_id": media_id, "type": media_type, "filename": media.filename,
-                             "content_type": media.content_type, "data": media.file.read()})
+                             "content_type": media.content_type, "data": data})
         return web.json_response({"type": media_type, "media_id": media_id,
                                   "created_at": int(time.time())})
+
+
+def voice_refusal(filename: str, data: bytes) -> dict[str, Any] | None:
+    """WeChat's limits for temporary voice media: AMR or MP3, at most 2 MB and 60 s."""
+    if not filename.lower().endswith((".amr", ".mp3")):
+        return {"errcode": 40005, "errmsg": "invalid file type"}
+    if len(data) > 2 * 1024 * 1024 or audio_seconds(data) > 60.0:
+        return {"errcode": 40006, "errmsg": "invalid meida size"}
+    return None
 
 
 def text_xml(content: str, msg_id: int = 1234567890123456, openid: str = OPENID,
@@ -198,7 +211,8 @@ class Reply:
     body: str
     content: str | None  # the text reply's Content, decrypted and parsed with wechatpy
     encrypted: bool
-    media_id: str | None = None  # an image reply's Image/MediaId
+    media_id: str | None = None  # an image reply's Image/MediaId (or a voice reply's)
+    kind: str = "text"  # the reply's MsgType: text, image or voice
 
 
 @dataclass
@@ -261,9 +275,10 @@ class WeChatPusher:
             xml = self.crypto.decrypt_message(text, fields["MsgSignature"], fields["TimeStamp"],
                                               fields["Nonce"])
         fields = parse_message_fields(xml)
-        if fields.get("MsgType") == "image":
-            image: Any = xmltodict.parse(xml)["xml"]["Image"]
-            return Reply(status, text, None, encrypted, media_id=str(image["MediaId"]))
+        kind = fields.get("MsgType", "text")
+        if kind in ("image", "voice"):
+            media: Any = xmltodict.parse(xml)["xml"][kind.capitalize()]
+            return Reply(status, text, None, encrypted, media_id=str(media["MediaId"]), kind=kind)
         message = parse_message(xml)
         return Reply(status, text, message.content, encrypted)
 
@@ -302,7 +317,7 @@ async def wechat_api() -> AsyncIterator[FakeWeChatAPI]:
 async def start_wechat(start_service: Callable[..., Awaitable[Any]], api: FakeWeChatAPI | None = None,
                        mode: str = "plain", env: dict[str, str] | None = None,
                        llm: dict[str, Any] | None = None, storage: dict[str, Any] | None = None,
-                       **wechat: Any) -> WeChatPusher:
+                       voice_reply: str = "auto", **wechat: Any) -> WeChatPusher:
     """A service with the WeChat adapter on, and a pusher aimed at it (`pusher.service`)."""
     from adapters import wechat as adapter
     from tests.conftest import base_config
@@ -313,7 +328,7 @@ async def start_wechat(start_service: Callable[..., Awaitable[Any]], api: FakeWe
     if api is not None:
         environment.update(WECHAT_APP_ID=APP_ID, WECHAT_APP_SECRET=APP_SECRET, WECHAT_API_BASE=api.url)
     sections = {name: value for name, value in (("llm", llm), ("storage", storage)) if value}
-    config = base_config(wechat=wechat, **sections)
+    config = {**base_config(wechat=wechat, **sections), "voice_reply": voice_reply}
     service = await start_service(config=config, env=environment, adapters=[adapter.create])
     return WeChatPusher(service.url, mode=mode, http=service.http, service=service)
 

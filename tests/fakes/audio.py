@@ -1,0 +1,36 @@
+"""Audio for the fakes, with PyAV: the speech endpoint's tone, and how long a clip plays."""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Any
+
+import av
+import numpy as np
+
+
+def tone(seconds: float, response_format: str = "mp3") -> bytes:
+    """A 440 Hz tone of `seconds`, encoded as the speech endpoint would (mp3, or ogg/opus)."""
+    rate = 24000
+    samples = (np.sin(np.arange(int(rate * seconds)) * 2 * math.pi * 440 / rate) * 8000)
+    pcm = samples.astype("<i2").reshape(1, -1)
+    container, codec = ("ogg", "libopus") if response_format == "opus" else ("mp3", "libmp3lame")
+    out = io.BytesIO()
+    with av.open(out, mode="w", format=container) as muxer:
+        stream: Any = muxer.add_stream(codec, rate=rate)
+        stream.layout = "mono"
+        for start in range(0, pcm.shape[1], 4800):
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(pcm[:, start:start + 4800]),
+                                               format="s16", layout="mono")
+            frame.sample_rate = rate
+            muxer.mux(stream.encode(frame))
+        muxer.mux(stream.encode(None))
+    return out.getvalue()
+
+
+def audio_seconds(data: bytes) -> float:
+    """How long an audio file plays (decoded, so a wrong header cannot lie)."""
+    with av.open(io.BytesIO(data)) as container:
+        return sum(float(frame.samples) / frame.sample_rate
+                   for frame in container.decode(audio=0))
