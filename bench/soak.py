@@ -272,14 +272,16 @@ def report(figures: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-async def soak(plan: Plan) -> dict[str, Any]:
-    """Run one soak in a temporary folder."""
+async def soak(plan: Plan, keep: Path | None = None) -> dict[str, Any]:
+    """Run one soak in a temporary folder (or in `keep`, left with the instances' logs)."""
+    if keep is not None:
+        return await Soak(plan, keep).run()
     with tempfile.TemporaryDirectory(prefix="soak-") as folder:
         return await Soak(plan, Path(folder)).run()
 
 
 def main(argv: list[str]) -> int:
-    """`python -m bench soak [--short] [--messages N] [--seed S] [--json]`."""
+    """`python -m bench soak [--short] [--messages N] [--seed S] [--json] [--keep DIR]`."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m bench soak")
@@ -287,11 +289,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--messages", type=int, help="WeChat messages (default 1000, short 120)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
+    parser.add_argument("--keep", type=Path, help="run in DIR and keep it (the instances' logs)")
     args = parser.parse_args(argv)
     plan = dataclasses.replace(SHORT if args.short else Plan(), seed=args.seed)
     if args.messages:
         plan = dataclasses.replace(plan, wechat=args.messages)
-    figures = asyncio.run(soak(plan))
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+    figures = asyncio.run(soak(plan, args.keep))
     sys.stdout.write(report(figures) + "\n")
     if args.json:
         sys.stdout.write(json.dumps(figures, ensure_ascii=False) + "\n")

@@ -31,6 +31,7 @@ from bot.tasks import TaskOwner
 log = logging.getLogger(__name__)
 
 ARRIVE_PATIENCE = 2.0  # seconds to wait for storage on arrival before answering alone
+STORAGE_POLL = 0.2  # seconds between tries of a wait while storage is unreachable
 
 After = Callable[[bool], Awaitable[None]]
 """Called once the HTTP answer was written (True) or found the connection gone (False)."""
@@ -108,7 +109,10 @@ class Delivery:
                 break
             run = self._local.get(msg.key)
             if run is None:
-                rec, doc = await self._ledger.wait_change(msg, doc, remaining)
+                try:
+                    rec, doc = await self._ledger.wait_change(msg, doc, remaining)
+                except StorageUnavailable:  # keep waiting; `take` below says what is there
+                    await asyncio.sleep(min(remaining, STORAGE_POLL))
                 continue
             made = await self._local.wait(run, remaining)
             if made is None:  # no answer from this run (yet): read what the record says

@@ -109,19 +109,24 @@ class Endpoint:
 
     async def _respond(self, request: web.Request, msg: Inbound, served: Served, encrypted: bool,
                        started: float) -> web.StreamResponse:
+        transport = request.transport
+        in_time = asyncio.get_running_loop().time() - started < self._s.listens
+        if transport is None or transport.is_closing() or not in_time:
+            # WeChat stopped listening: the answer is not sent at all (a late write could still be
+            # read, yet be recorded as unread and go out again late); it stays in the record for
+            # a retry or the late delivery.
+            if served.after is not None:
+                await served.after(False)
+            return web.Response(text="", content_type="text/plain")
         body = self._body(msg, served, encrypted, request.query.get("nonce", ""))
         content_type = "text/plain" if body in ("", "success") else "application/xml"
         response = web.Response(text=body, content_type=content_type)
-        received = False
-        transport = request.transport
-        in_time = asyncio.get_running_loop().time() - started < self._s.listens
-        if transport is not None and not transport.is_closing() and in_time:
-            try:
-                await response.prepare(request)
-                await response.write_eof()
-                received = True
-            except (ConnectionError, RuntimeError):
-                received = False
+        try:
+            await response.prepare(request)
+            await response.write_eof()
+            received = True
+        except (ConnectionError, RuntimeError):
+            received = False
         if served.after is not None:
             await served.after(received)
         return response

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 JOB = "wechat.answer"
 MAX_STEPS = 1000  # bounded: each step waits up to a lease or acts once
 WAKE_MARGIN = 0.05  # seconds past a deadline before re-planning (clock granularity)
+STORAGE_POLL = 0.5  # seconds between tries while storage is unreachable
 
 
 class Settler:
@@ -74,7 +75,10 @@ class Settler:
                 return
             if step.kind == "wait":
                 wait = min(step.until - now, self._ledger.timing.lease) + WAKE_MARGIN
-                await self._ledger.wait_change(msg, doc, wait)
+                try:
+                    await self._ledger.wait_change(msg, doc, wait)
+                except StorageUnavailable:  # the read above retries; the job need not fail
+                    await asyncio.sleep(min(wait, STORAGE_POLL))
                 continue
             token = new_token()
             claimed = await self._ledger.claim(msg, token, step.kind)

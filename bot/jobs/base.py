@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from bot.errors import StorageUnavailable
 from bot.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
@@ -116,6 +117,9 @@ class Runner:
             await handler(payload)
         except asyncio.CancelledError:
             raise
+        except StorageUnavailable as exc:  # not the job's fault: no traceback, it runs again
+            log.warning("job %r stopped, storage unavailable (%s); it will be retried", name, exc)
+            return False
         except Exception:  # the task owner of jobs: a failing job must not stop the worker
             log.exception("job %r failed", name)
             return False
