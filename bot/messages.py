@@ -44,7 +44,6 @@ class Incoming:
     user_id: str
     text: str
     message_id: str = ""
-    dedup_key: str | None = None
     attachments: tuple[Attachment, ...] = ()
     is_group: bool = False
     mentioned: bool = False

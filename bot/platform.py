@@ -10,7 +10,7 @@ from aiohttp import ClientSession, web
 
 from bot.accounts import Accounts
 from bot.jobs import JobQueue
-from bot.messages import Image, Incoming, Reply, Source
+from bot.messages import Image, Reply, Source
 from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.storage import Storage
@@ -94,10 +94,6 @@ class Services:
     mcp: McpHub | None = None
     accounts: Accounts = field(default_factory=Accounts)  # per-account defaults and keywords
     pushers: dict[str, Pusher] = field(default_factory=dict)  # platform -> its push (/api/send)
-
-    async def handle(self, incoming: Incoming, replier: Replier) -> None:
-        """Run one message through the pipeline."""
-        await self.pipeline.handle(incoming, replier)
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,7 +67,7 @@ async def test_passages_do_not_enter_history(
     fake_openai.reply = lambda body: "Within 30 days [1]."
     service = await start(start_service, tmp_path)
     await ask(service, QUESTION)
-    assert await service.services.storage.history("webhook:u1") == [
+    assert (await service.services.storage.conversation("webhook:u1"))[1] == [
         {"role": "user", "content": QUESTION}, {"role": "assistant", "content": "Within 30 days [1]."}]
 
 

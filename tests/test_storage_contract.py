@@ -30,44 +30,48 @@ async def storage(request: pytest.FixtureRequest) -> AsyncIterator[Storage]:
     await store.close()
 
 
+async def history(storage: Storage, conversation: str) -> list[Turn]:
+    return (await storage.conversation(conversation))[1]
+
+
 def turns(*contents: str) -> list[Turn]:
     return [{"role": "user" if i % 2 == 0 else "assistant", "content": c}
             for i, c in enumerate(contents)]
 
 
 async def test_history_starts_empty(storage: Storage) -> None:
-    assert await storage.history("c1") == []
+    assert await history(storage, "c1") == []
 
 
 async def test_history_appends_in_order(storage: Storage) -> None:
     await storage.append_history("c1", turns("q1", "a1"), max_items=10, ttl=60)
     await storage.append_history("c1", turns("q2", "a2"), max_items=10, ttl=60)
-    assert [t["content"] for t in await storage.history("c1")] == ["q1", "a1", "q2", "a2"]
+    assert [t["content"] for t in await history(storage, "c1")] == ["q1", "a1", "q2", "a2"]
 
 
 async def test_history_keeps_only_the_newest_items(storage: Storage) -> None:
     for i in range(5):
         await storage.append_history("c1", turns(f"q{i}", f"a{i}"), max_items=4, ttl=60)
-    assert [t["content"] for t in await storage.history("c1")] == ["q3", "a3", "q4", "a4"]
+    assert [t["content"] for t in await history(storage, "c1")] == ["q3", "a3", "q4", "a4"]
 
 
 async def test_history_keeps_unicode(storage: Storage) -> None:
     await storage.append_history("c1", turns("你好", "👋"), max_items=4, ttl=60)
-    assert [t["content"] for t in await storage.history("c1")] == ["你好", "👋"]
+    assert [t["content"] for t in await history(storage, "c1")] == ["你好", "👋"]
 
 
 async def test_history_expires_after_its_idle_ttl(storage: Storage) -> None:
     await storage.append_history("c1", turns("q", "a"), max_items=4, ttl=0.05)
     await asyncio.sleep(0.15)
-    assert await storage.history("c1") == []
+    assert await history(storage, "c1") == []
 
 
 async def test_clear_history_forgets_one_conversation(storage: Storage) -> None:
     await storage.append_history("c1", turns("q", "a"), max_items=4, ttl=60)
     await storage.append_history("c2", turns("q", "a"), max_items=4, ttl=60)
     await storage.clear_history("c1")
-    assert await storage.history("c1") == []
-    assert len(await storage.history("c2")) == 2
+    assert await history(storage, "c1") == []
+    assert len(await history(storage, "c2")) == 2
 
 
 async def test_conversation_returns_prefs_and_history_together(storage: Storage) -> None:
@@ -127,19 +131,19 @@ async def test_claim_stores_its_value(storage: Storage) -> None:
 
 
 async def test_incr_counts_concurrent_increments_exactly(storage: Storage) -> None:
-    await asyncio.gather(*(storage.incr("n", ttl=60) for _ in range(25)))
-    assert await storage.incr("n", ttl=60) == 26
+    await asyncio.gather(*(storage.incr_many([("n", 60)]) for _ in range(25)))
+    assert await storage.incr_many([("n", 60)]) == [26]
 
 
 async def test_incr_window_starts_at_the_first_increment(storage: Storage) -> None:
-    await storage.incr("n", ttl=0.1)
-    await storage.incr("n", ttl=60)  # must not extend the window
+    await storage.incr_many([("n", 0.1)])
+    await storage.incr_many([("n", 60)])  # must not extend the window
     await asyncio.sleep(0.25)
-    assert await storage.incr("n", ttl=60) == 1
+    assert await storage.incr_many([("n", 60)]) == [1]
 
 
 async def test_incr_many_counts_each_key_in_order(storage: Storage) -> None:
-    await storage.incr("{t}a", ttl=60)  # one MULTI: the keys share a hash tag (Redis Cluster)
+    await storage.incr_many([("{t}a", 60)])  # one MULTI: the keys share a hash tag (Redis Cluster)
     assert await storage.incr_many([("{t}a", 60), ("{t}b", 60)]) == [2, 1]
 
 

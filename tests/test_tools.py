@@ -181,7 +181,7 @@ async def test_tool_results_stay_out_of_history_by_default(
     fake_openai.reply = lambda body: "It is late."
     service = await start(start_service)
     await ask(service, "time?")
-    assert await service.services.storage.history("webhook:u1") == [
+    assert (await service.services.storage.conversation("webhook:u1"))[1] == [
         {"role": "user", "content": "time?"}, {"role": "assistant", "content": "It is late."}]
 
 
@@ -192,7 +192,7 @@ async def test_keep_results_keeps_tool_results_with_the_answer(
     fake_openai.reply = lambda body: "It is late."
     service = await start(start_service, {"keep_results": True})
     await ask(service, "time?")
-    saved = (await service.services.storage.history("webhook:u1"))[1]["content"]
+    saved = ((await service.services.storage.conversation("webhook:u1"))[1])[1]["content"]
     assert saved.startswith("Tool results:\ncurrent_time: 20")
     assert saved.endswith("\n\nIt is late.")
 

@@ -181,7 +181,6 @@ class Inbound:
             user_id=message.sender_id,
             text=_without_marks(text_for_model(message, bot_id), attachments),
             message_id=message.message_id,
-            dedup_key=None,  # claimed in `receive`, so a re-run job is not dropped as a duplicate
             attachments=attachments,
             is_group=message.is_group,
             mentioned=message.is_group,

@@ -7,13 +7,13 @@ BadRequest (malformed) or Unauthorized (wrong credentials); the app answers them
 from __future__ import annotations
 
 import hmac
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from adapters.feishu.crypto import decrypt, signature
 from bot.errors import BadRequest, Unauthorized
+from bot.payload import json_object
 
 SIGNATURE = "x-lark-signature"
 TIMESTAMP = "x-lark-request-timestamp"
@@ -27,18 +27,6 @@ class Keys:
     verification_token: str = ""
     encrypt_key: str = ""
     replay_window: float = 300.0
-
-
-def _json_object(raw: bytes | str, what: str) -> dict[str, Any]:
-    try:
-        value = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise BadRequest(f"{what} is not valid JSON") from None
-    except RecursionError:  # the parser recurses per level: deep nesting exhausts the stack
-        raise BadRequest(f"{what} is nested too deeply") from None
-    if not isinstance(value, dict):
-        raise BadRequest(f"{what} must be a JSON object")
-    return value
 
 
 def check_signature(body: bytes, headers: Mapping[str, str], keys: Keys, now: float) -> None:
@@ -77,7 +65,7 @@ def open_callback(body: bytes, headers: Mapping[str, str], keys: Keys, now: floa
     url_verification once an Encrypt Key is set (Feishu does not sign URL verification).
     """
     lower = {k.lower(): v for k, v in headers.items()}
-    outer = _json_object(body, "body")
+    outer = json_object(body, "body")
     signed = bool(lower.get(SIGNATURE))
     if signed and keys.encrypt_key:
         check_signature(body, lower, keys, now)
@@ -87,7 +75,7 @@ def open_callback(body: bytes, headers: Mapping[str, str], keys: Keys, now: floa
             raise BadRequest("the callback is encrypted but no Encrypt Key is configured")
         if not isinstance(outer["encrypt"], str):
             raise BadRequest("encrypt must be a string")
-        payload = _json_object(decrypt(keys.encrypt_key, outer["encrypt"]), "decrypted body")
+        payload = json_object(decrypt(keys.encrypt_key, outer["encrypt"]), "decrypted body")
     is_challenge = payload.get("type") == "url_verification"
     if keys.encrypt_key and not signed and not is_challenge:
         raise Unauthorized("X-Lark-Signature is required when an Encrypt Key is configured")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import logging
 import time
 import uuid
@@ -20,6 +19,7 @@ from adapters.webhook.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from adapters.webhook.stream import NDJSONReplier, sources_json
 from bot.errors import BadRequest, ConfigError, Forbidden, StorageUnavailable
 from bot.messages import Audio, Conversation, Image, Incoming
+from bot.payload import json_object
 from bot.platform import Services
 from bot.replier import CollectingReplier
 
@@ -41,22 +41,9 @@ class ChatRequest:
     voice: bool = False  # "voice_reply": true - the answer also comes spoken ("audio")
 
 
-def parse_json_object(raw: bytes) -> dict[str, Any]:
-    """The body as a JSON object, or BadRequest saying what is wrong with it."""
-    try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRequest(f"body is not valid JSON: {exc}") from None
-    except RecursionError:  # the parser recurses per level: deep nesting exhausts the stack
-        raise BadRequest("body is nested too deeply") from None
-    if not isinstance(body, dict):
-        raise BadRequest("body must be a JSON object")
-    return body
-
-
 async def read_json_object(request: web.Request) -> dict[str, Any]:
     """Read (over client_max_size aiohttp raises 413, answered as JSON) and parse the body."""
-    return parse_json_object(await request.read())
+    return json_object(await request.read())
 
 
 def parse_chat(body: dict[str, Any]) -> ChatRequest:
@@ -127,7 +114,7 @@ class ChatEndpoint:
         """Authenticate, validate, then answer whole, streamed, or later."""
         raw = await request.read()
         scope = self.authenticate(request, raw)
-        chat = parse_chat(parse_json_object(raw))
+        chat = parse_chat(json_object(raw))
         key = read_key(request.headers.get(HEADER))
         incoming = Incoming(platform=PLATFORM, conversation=Conversation(PLATFORM, chat.user),
                             user_id=chat.user, text=chat.text, user_name=chat.user,

@@ -16,10 +16,10 @@ from typing import Any
 
 from aiohttp import web
 
-from adapters.webhook.chat import parse_json_object
 from adapters.webhook.idempotency import HEADER, Idempotency, Stored, read_key
 from bot.errors import BadRequest, NotFound
 from bot.messages import Image
+from bot.payload import json_object
 from bot.pipeline.limits import over_limit
 from bot.platform import Push, PushRefused, Services
 
@@ -85,7 +85,7 @@ class SendEndpoint:
         """One push, at most once per `Idempotency-Key`."""
         raw = await request.read()
         caller = self._authenticate(request, raw)
-        platform, push = parse_send(parse_json_object(raw))
+        platform, push = parse_send(json_object(raw))
         key = read_key(request.headers.get(HEADER))
         if not key:
             answer = await self._send(caller, platform, push)

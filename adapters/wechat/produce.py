@@ -90,7 +90,6 @@ class Producer:
             user_id=msg.openid,
             text=msg.text,
             message_id=msg.key,
-            dedup_key=None,  # the record dedups (record.arrive), so a re-run job is not dropped
             attachments=attachments,
             account=self._s.account,  # history, limits, keywords and defaults are per account
             # a voice answer can be sent only through the media API (so not without it)

@@ -1,4 +1,8 @@
-"""The processing pipeline: one ordered list of steps, each `async (ctx, call_next)`."""
+"""The processing pipeline: one ordered list of steps, each `async (ctx, call_next)`.
+
+A platform's retry of a message never reaches it: each adapter claims its messages first (the
+WeChat record, the Feishu claim, the webhook's idempotency key), where its retry rules live.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,6 @@ from bot.pipeline.answer import CallLLM, Respond
 from bot.pipeline.clean import CleanInput
 from bot.pipeline.commands import Commands
 from bot.pipeline.context import Context, Next, Step
-from bot.pipeline.dedup import Dedup
 from bot.pipeline.guard import Guard
 from bot.pipeline.keywords import Keywords
 from bot.pipeline.limits import Limits
@@ -42,8 +45,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Context", "Pipeline", "Step", "build_steps"]
 
-DEDUP_TTL = 8 * 3600.0  # Feishu retries for up to ~7.1 h; WeChat for ~15 s
-
 
 def build_steps(
     settings: Settings, storage: Storage, llm: LLMClient, presets: Presets, texts: Texts,
@@ -67,14 +68,11 @@ def build_steps(
         Observe(metrics),
         # The single catch point, so every failure below still becomes a reply the user reads.
         Guard(texts, metrics),
-        # Before any work: a platform's retry of a message already taken must cost nothing.
-        Dedup(storage, DEDUP_TTL),
         # Pure and cheap; before every step that reads a per-chat setting (limits, preset, model).
         Routing(operator.routes, accounts),
-        # After dedup (a retry is recorded once), around everything else so refusals, failures
-        # and the reply are all recorded.
+        # Around everything else so refusals, failures and the reply are all recorded.
         AuditTrail(auditor or Auditor(storage, operator.audit)),
-        # After dedup so a platform's retry is not counted twice; before any work the limits protect.
+        # Before any work the limits protect (a platform's retry was dropped by its adapter).
         Limits(settings.limits, storage, texts),
         # Around every step that may call a model (transcription, /image, the answer): what they
         # cost is counted once the message is done; refused messages are not counted.

@@ -42,10 +42,6 @@ class Storage(Protocol):
 
     kind: str
 
-    async def history(self, conversation: str) -> list[Turn]:
-        """The stored turns, oldest first."""
-        ...
-
     async def append_history(
         self, conversation: str, turns: Sequence[Turn], max_items: int, ttl: float
     ) -> None:
@@ -80,13 +76,9 @@ class Storage(Protocol):
         """Remove a value (no error when absent)."""
         ...
 
-    async def incr(self, key: str, ttl: float) -> int:
-        """Increment a counter; the TTL starts with the first increment."""
-        ...
-
     async def incr_many(self, counters: Sequence[tuple[str, float]]) -> list[int]:
-        """Several `incr`s (key, ttl) in one atomic round trip; the counts in the same order.
-        The keys share a Redis Cluster hash tag (`{...}`)."""
+        """Increment counters (key, ttl) in one atomic round trip, each TTL starting with its
+        first increment; the counts in the same order. The keys share a Redis Cluster hash tag."""
         ...
 
 

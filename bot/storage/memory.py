@@ -44,11 +44,6 @@ class MemoryStorage:
             for k in [k for k, (_, exp) in self._values.items() if exp is not None and exp <= now]:
                 del self._values[k]
 
-    async def history(self, conversation: str) -> list[Turn]:
-        """The stored turns, oldest first."""
-        raw: list[str] = self._live(f"hist:{conversation}") or []
-        return [json.loads(item) for item in raw]
-
     async def append_history(
         self, conversation: str, turns: Sequence[Turn], max_items: int, ttl: float
     ) -> None:
@@ -66,7 +61,8 @@ class MemoryStorage:
     async def conversation(self, conversation: str) -> tuple[dict[str, str], list[Turn]]:
         """Preferences and history."""
         prefs: dict[str, str] = dict(self._live(f"prefs:{conversation}") or {})
-        return prefs, await self.history(conversation)
+        raw: list[str] = self._live(f"hist:{conversation}") or []
+        return prefs, [json.loads(item) for item in raw]
 
     async def set_pref(self, conversation: str, name: str, value: str, ttl: float) -> None:
         """Set one preference."""
@@ -93,8 +89,7 @@ class MemoryStorage:
         """Remove a value."""
         self._values.pop(f"kv:{key}", None)
 
-    async def incr(self, key: str, ttl: float) -> int:
-        """Increment a counter whose TTL starts at the first increment."""
+    def _incr(self, key: str, ttl: float) -> int:
         full = f"kv:{key}"
         item = self._values.get(full)
         if self._live(full) is None or item is None:
@@ -105,8 +100,8 @@ class MemoryStorage:
         return count
 
     async def incr_many(self, counters: Sequence[tuple[str, float]]) -> list[int]:
-        """Several increments."""
-        return [await self.incr(key, ttl) for key, ttl in counters]
+        """Several increments, each TTL starting at its first (no await in between)."""
+        return [self._incr(key, ttl) for key, ttl in counters]
 
 
 

@@ -62,12 +62,6 @@ class RedisStorage(RedisCollections):
         self._reads = Batch(self._redis, _queue_conversation, gate=self._gate)
         self._gets = Batch(self._redis, _queue_get, gate=self._gate)
 
-    async def history(self, conversation: str) -> list[Turn]:
-        """The stored turns, oldest first."""
-        async with self._op("history"):
-            raw = await self._redis.lrange(self._k("hist", conversation), 0, -1)
-        return [json.loads(item) for item in raw]
-
     async def append_history(
         self, conversation: str, turns: Sequence[Turn], max_items: int, ttl: float
     ) -> None:
@@ -120,12 +114,9 @@ class RedisStorage(RedisCollections):
         async with self._op("delete"):
             await self._redis.delete(self._k("kv", key))
 
-    async def incr(self, key: str, ttl: float) -> int:
-        """INCR, and PEXPIRE NX so the window starts at the first increment."""
-        return (await self.incr_many([(key, ttl)]))[0]
-
     async def incr_many(self, counters: Sequence[tuple[str, float]]) -> list[int]:
-        """All the INCR + PEXPIRE NX pairs in one MULTI round trip."""
+        """All the INCR + PEXPIRE NX pairs (the window starts at the first increment) in one
+        MULTI round trip."""
         async with self._op("incr"), self._redis.pipeline(transaction=True) as pipe:
             for key, ttl in counters:
                 pipe.incr(self._k("kv", key))
