@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from bot.errors import UpstreamError
+from bot.errors import ErrorKind, UpstreamError
 
 Matrix = np.ndarray[Any, np.dtype[np.float32]]
 
@@ -33,11 +33,11 @@ def embeddings_of(result: Any, count: int) -> Embeddings:
     """The vectors of an embeddings body in input order, checked for count and shape."""
     data = result.get("data") if isinstance(result, dict) else None
     if not isinstance(data, list) or len(data) != count:
-        raise UpstreamError(f"embeddings: expected {count} vectors", kind="llm_server")
+        raise UpstreamError(f"embeddings: expected {count} vectors", kind=ErrorKind.LLM_SERVER)
     ordered = sorted(data, key=lambda item: int(item.get("index", 0)))
     vectors = [_vector(item.get("embedding")) for item in ordered]
     if len({v.shape for v in vectors}) != 1 or vectors[0].ndim != 1 or not vectors[0].size:
-        raise UpstreamError("embeddings: vectors of different or empty sizes", kind="llm_server")
+        raise UpstreamError("embeddings: vectors of different or empty sizes", kind=ErrorKind.LLM_SERVER)
     usage = result.get("usage") or {}
     tokens = int(usage.get("prompt_tokens") or 0) if isinstance(usage, dict) else 0
     return Embeddings(np.vstack(vectors), tokens)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 import openai
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
-from bot.errors import UpstreamError
+from bot.errors import ErrorKind, UpstreamError
 from bot.llm_media import MediaCalls
 from bot.llm_wire import AUTH, Message, answer_of, chat_body, map_error
 from bot.messages import Image
@@ -237,7 +237,7 @@ class OpenAILLM(MediaCalls):
             raise map_error(exc) from exc
         first = result.results[0] if result.results else None
         if first is None:
-            raise UpstreamError("the moderation endpoint returned no result", kind="llm_server")
+            raise UpstreamError("the moderation endpoint returned no result", kind=ErrorKind.LLM_SERVER)
         if not first.flagged:
             return ()
         named = first.categories.model_dump(by_alias=True)

@@ -8,7 +8,7 @@ import base64
 
 import openai
 
-from bot.errors import UpstreamError
+from bot.errors import ErrorKind, UpstreamError
 from bot.llm_wire import map_error
 from bot.messages import Image
 from bot.settings import LLMSettings
@@ -50,7 +50,7 @@ class MediaCalls:
                 raise map_error(exc) from exc
         meter.record_speech(self._settings.speech_model)
         if not audio:
-            raise UpstreamError("the speech endpoint returned no audio", kind="llm_empty")
+            raise UpstreamError("the speech endpoint returned no audio", kind=ErrorKind.LLM_EMPTY)
         return audio
 
     async def generate_image(self, prompt: str) -> Image:
@@ -69,7 +69,7 @@ class MediaCalls:
     async def edit_image(self, picture: Image, prompt: str) -> Image:
         """`images/edits` with the user's picture (PNG, JPEG or WebP) and the prompt."""
         if picture.data is None:
-            raise UpstreamError("the picture to edit has no bytes", kind="llm_bad_request")
+            raise UpstreamError("the picture to edit has no bytes", kind=ErrorKind.LLM_BAD_REQUEST)
         name = _NAMES.get(picture.mime, "image.png")
         async with self._slots:
             try:
@@ -88,4 +88,4 @@ def _picture_of(result: openai.types.ImagesResponse) -> Image:
         return Image(data=base64.b64decode(first.b64_json), mime="image/png")
     if first is not None and first.url:
         return Image(url=first.url)
-    raise UpstreamError("the image endpoint returned no picture", kind="llm_empty")
+    raise UpstreamError("the image endpoint returned no picture", kind=ErrorKind.LLM_EMPTY)

@@ -9,7 +9,7 @@ from typing import Any
 
 import openai
 
-from bot.errors import UpstreamError
+from bot.errors import ErrorKind, UpstreamError
 from bot.settings import LLMSettings
 
 Message = dict[str, Any]
@@ -38,7 +38,7 @@ def answer_of(result: Any) -> tuple[str, Any]:
     """The first choice's text and the usage of a chat.completion body (lenient: some compatible
     backends omit fields or send nulls)."""
     if not isinstance(result, dict):
-        raise UpstreamError(f"unexpected completion body: {type(result).__name__}", kind="llm_server")
+        raise UpstreamError(f"unexpected completion body: {type(result).__name__}", kind=ErrorKind.LLM_SERVER)
     choices = result.get("choices") or [{}]
     message = (choices[0] or {}).get("message") or {}
     content = message.get("content") if isinstance(message, dict) else None
@@ -56,30 +56,31 @@ _NO_VISION = re.compile(r"image_url is only supported|not a multimodal|unknown v
 def map_error(exc: Exception) -> UpstreamError:
     """The one place an OpenAI SDK error becomes our error kind (and a log-safe detail)."""
     code = getattr(exc, "code", None)
+    kind: ErrorKind
     if isinstance(exc, openai.APITimeoutError):
         # A connect timeout means the host cannot be reached (the aiohttp transport also
         # reports a refused connection this way); a read timeout means the model is slow.
         connect = type(exc.__cause__).__name__ == "ConnectTimeout"
-        kind = "llm_unreachable" if connect else "llm_timeout"
+        kind = ErrorKind.LLM_UNREACHABLE if connect else ErrorKind.LLM_TIMEOUT
     elif isinstance(exc, openai.APIConnectionError):
-        kind = "llm_unreachable"
+        kind = ErrorKind.LLM_UNREACHABLE
     elif isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
-        kind = "llm_auth"
+        kind = ErrorKind.LLM_AUTH
     elif isinstance(exc, openai.RateLimitError):
-        kind = "llm_quota" if code == "insufficient_quota" else "llm_rate_limit"
+        kind = ErrorKind.LLM_QUOTA if code == "insufficient_quota" else ErrorKind.LLM_RATE_LIMIT
     elif isinstance(exc, openai.BadRequestError):
-        kind = {"context_length_exceeded": "llm_context_length",
-                "content_policy_violation": "llm_content_filter",
-                "content_filter": "llm_content_filter",  # Azure OpenAI's prompt filter
-                "moderation_blocked": "llm_content_filter"}.get(str(code), "llm_bad_request")
-        if kind == "llm_bad_request" and _NO_VISION.search(str(getattr(exc, "message", ""))):
-            kind = "llm_no_vision"
+        kind = {"context_length_exceeded": ErrorKind.LLM_CONTEXT_LENGTH,
+                "content_policy_violation": ErrorKind.LLM_CONTENT_FILTER,
+                "content_filter": ErrorKind.LLM_CONTENT_FILTER,  # Azure OpenAI's prompt filter
+                "moderation_blocked": ErrorKind.LLM_CONTENT_FILTER}.get(str(code), ErrorKind.LLM_BAD_REQUEST)
+        if kind == ErrorKind.LLM_BAD_REQUEST and _NO_VISION.search(str(getattr(exc, "message", ""))):
+            kind = ErrorKind.LLM_NO_VISION
     elif isinstance(exc, openai.NotFoundError):
-        kind = "llm_bad_request"  # usually a wrong model name
+        kind = ErrorKind.LLM_BAD_REQUEST  # usually a wrong model name
     elif isinstance(exc, openai.APIStatusError):
-        kind = "llm_server" if exc.status_code >= 500 else "llm_bad_request"
+        kind = ErrorKind.LLM_SERVER if exc.status_code >= 500 else ErrorKind.LLM_BAD_REQUEST
     else:
-        kind = "llm_server"  # mid-stream APIError and the like
+        kind = ErrorKind.LLM_SERVER  # mid-stream APIError and the like
     status = getattr(exc, "status_code", None)
     message = getattr(exc, "message", None) or type(exc).__name__
     detail = f"{type(exc).__name__} status={status} code={code}: {message}"

@@ -12,7 +12,7 @@ from typing import Any
 import av
 import av.error
 
-from bot.errors import UpstreamError
+from bot.errors import ErrorKind, UpstreamError
 
 # The transcription endpoint takes these (by file name extension, per the OpenAI SDK docs).
 ACCEPTED = {"flac", "mp3", "mp4", "mpeg", "mpga", "m4a", "ogg", "oga", "opus", "wav", "webm"}
@@ -113,7 +113,7 @@ def convert(data: bytes, target: Target, max_seconds: float = 0.0) -> list[Clip]
                      len(pcm[i:i + step]) / per_second) for i in range(0, len(pcm), step)]
     except (av.error.FFmpegError, ValueError, IndexError) as exc:
         raise UpstreamError(f"audio could not be converted: {type(exc).__name__}: {exc}"[:300],
-                            kind="audio_format") from exc
+                            kind=ErrorKind.AUDIO_FORMAT) from exc
 
 
 async def transcribable(data: bytes, mime: str, name: str = "") -> tuple[bytes, str, str]:

@@ -53,7 +53,7 @@ class FeishuError(UpstreamError):
     """A failed Open API call; `code` is Feishu's (or -1 for transport failures, HTTP status else)."""
 
     def __init__(self, operation: str, code: int, msg: str) -> None:
-        super().__init__(f"feishu {operation} failed: code={code} ({meaning(code)}): {msg}", kind="upstream")
+        super().__init__(f"feishu {operation} failed: code={code} ({meaning(code)}): {msg}")
         self.operation = operation
         self.code = code
 

@@ -17,7 +17,7 @@ from adapters.webhook.callback import CallbackSender
 from adapters.webhook.idempotency import HEADER, Idempotency, Stored, read_key
 from adapters.webhook.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from adapters.webhook.stream import NDJSONReplier, sources_json
-from bot.errors import BadRequest, ConfigError, Forbidden, StorageUnavailable
+from bot.errors import BadRequest, ConfigError, ErrorKind, Forbidden, StorageUnavailable
 from bot.messages import Audio, Conversation, Image, Incoming
 from bot.payload import json_object
 from bot.platform import Services
@@ -145,8 +145,8 @@ class ChatEndpoint:
         if reply is None:  # the pipeline stays silent only for blocked users
             raise Forbidden("this user is blocked by the operator")
         if not reply.ok:
-            kind = ctx.outcome.removeprefix("error:")
-            return Stored(502, {"error": {"message": reply.text, "type": kind}})
+            kind = ctx.failure or ErrorKind.INTERNAL
+            return Stored(kind.status, {"error": {"message": reply.text, "type": kind.value}})
         body: dict[str, Any] = {"reply": reply.text}
         if reply.images:
             body["images"] = [image_json(i) for i in reply.images]

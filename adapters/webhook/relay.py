@@ -18,7 +18,7 @@ from adapters.webhook.relay_moderation import (
     prompt_text,
     refuse_request,
 )
-from bot.errors import BadRequest, UpstreamError
+from bot.errors import BadRequest, ErrorKind, UpstreamError
 from bot.moderation import Moderation
 from bot.platform import Services
 
@@ -88,7 +88,7 @@ class Relay:
                 return await self._pipe(request, upstream)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise UpstreamError(f"relay: upstream unreachable: {type(exc).__name__}",
-                                kind="llm_unreachable") from exc
+                                kind=ErrorKind.LLM_UNREACHABLE) from exc
 
     async def _pipe(
         self, request: web.Request, upstream: aiohttp.ClientResponse
@@ -116,7 +116,7 @@ class Relay:
                 answer = await upstream.json(content_type=None)
             except ValueError as exc:
                 raise UpstreamError("relay: the upstream answer is not JSON",
-                                    kind="llm_server") from exc
+                                    kind=ErrorKind.LLM_SERVER) from exc
             if isinstance(answer, dict):
                 await moderate_whole(moderation, answer, refusal)
             return web.json_response(answer, status=upstream.status)

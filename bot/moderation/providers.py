@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import aiohttp
 
 from bot.config import Secret
-from bot.errors import UpstreamError
+from bot.errors import ErrorKind, UpstreamError
 from bot.llm import LLMClient
 
 
@@ -72,19 +72,19 @@ class HTTPHook:
                                        timeout=self._timeout) as response:
                 if response.status >= 300:
                     raise UpstreamError(f"moderation hook answered HTTP {response.status}",
-                                        kind="moderation")
+                                        kind=ErrorKind.MODERATION)
                 answer = await response.json(content_type=None)
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             raise UpstreamError(f"moderation hook failed: {type(exc).__name__}",
-                                kind="moderation") from exc
+                                kind=ErrorKind.MODERATION) from exc
         return parse_hook_answer(answer)
 
 
 def parse_hook_answer(answer: Any) -> Judgement:
     """`{"flagged": bool, "terms": [str, ...]}` (terms optional), or UpstreamError."""
     if not isinstance(answer, dict) or not isinstance(answer.get("flagged"), bool):
-        raise UpstreamError("moderation hook: the answer has no boolean 'flagged'", kind="moderation")
+        raise UpstreamError("moderation hook: the answer has no boolean 'flagged'", kind=ErrorKind.MODERATION)
     terms = answer.get("terms") or []
     if not isinstance(terms, list) or not all(isinstance(t, str) for t in terms):
-        raise UpstreamError("moderation hook: 'terms' must be a list of strings", kind="moderation")
+        raise UpstreamError("moderation hook: 'terms' must be a list of strings", kind=ErrorKind.MODERATION)
     return Judgement(answer["flagged"], tuple(t for t in terms if t.strip()))

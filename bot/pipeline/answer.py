@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.errors import UpstreamError
+from bot.errors import ErrorKind, UpstreamError
 from bot.llm import LLMClient
 from bot.messages import Reply
 from bot.pipeline.context import Context, Next, deliver
@@ -47,7 +47,7 @@ class CallLLM:
             completion = await self._llm.complete(ctx.messages, model=model, temperature=temperature)
             answer = strip_reasoning(completion.text)
         if not answer:
-            raise UpstreamError("the model returned no visible text", kind="llm_empty")
+            raise UpstreamError("the model returned no visible text", kind=ErrorKind.LLM_EMPTY)
         ctx.answer = answer
         await call_next(ctx)
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bot.citations import Citations
+from bot.errors import ErrorKind
 from bot.messages import Incoming, Reply
 from bot.operator import DEFAULT_ROUTE, Route
 from bot.platform import Replier
@@ -32,6 +33,7 @@ class Context:
     degraded: bool = False
     flagged: bool = False  # moderation masked or refused the answer: it is not kept in history
     outcome: str = "answered"
+    failure: ErrorKind | None = None  # why it could not be answered (set by the guard)
     citations: Citations = field(default_factory=Citations)  # passages the model was given
     history_note: str = ""  # kept with the answer in history (tool results, when configured)
     route: Route = DEFAULT_ROUTE  # the first `routes:` entry matching this chat

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import logging
 
-from bot.errors import StorageUnavailable, UpstreamError
+from bot.errors import ErrorKind, StorageUnavailable, UpstreamError
 from bot.messages import Attachment, Image, Reply
 from bot.pipeline.context import Context, Next, deliver
 from bot.pipeline.route import choose_model
@@ -94,7 +94,7 @@ class Vision:
         try:
             await call_next(ctx)
         except UpstreamError as exc:
-            if exc.kind != "llm_no_vision" or ctx.delivered:
+            if exc.kind is not ErrorKind.LLM_NO_VISION or ctx.delivered:
                 raise
             log.info("vision: model %s takes no pictures (%s); not sending it any more", model, exc)
             try:
