@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import AsyncIterator
+from functools import partial
 
 import pytest
 from playwright.async_api import Browser, Page, expect
@@ -16,6 +17,10 @@ from tests.conftest import ROOT, RunningService, StartService, base_config
 from tests.test_web_page_browser import ARTIFACTS, TIMEOUT_MS, browser, chromium
 
 __all__ = ["browser", "chromium"]  # the fixtures, shared with the chat page's test
+
+
+def days_ago(days: int) -> float:
+    return time.time() - days * 86400
 
 
 @pytest.fixture
@@ -117,7 +122,7 @@ async def test_a_wrong_key_is_reported_and_asked_again(page: Page) -> None:
 async def seed_earlier_days(service: RunningService, days: int = 20) -> None:
     """Earlier days' traffic, written by the ledger itself with its clock set back."""
     for back in range(1, days):
-        ledger = UsageLedger(service.services.storage, 90, clock=lambda b=back: time.time() - b * 86400)
+        ledger = UsageLedger(service.services.storage, 90, clock=partial(days_ago, back))
         for n in range(1 + (back * 7) % 5):
             meter = Meter()
             meter.add("gpt-4o-mini", **{"in": 900 + 40 * back, "out": 300 + 25 * ((back + n) % 6)})

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,7 @@ from tests.fakes import wechat
 from tests.fakes.openai import FakeOpenAI
 from tests.fleet import Fleet, deliver_wechat, fleet_config, service_env
 
-TIMING = {"deadline": 0.4, "hold": 1.0, "listens": 0.7, "lease": 1.0}  # WeChat's 5 s: 0.7 s
+TIMING: dict[str, Any] = {"deadline": 0.4, "hold": 1.0, "listens": 0.7, "lease": 1.0}  # WeChat's 5 s: 0.7 s
 WECHAT_WAITS = 0.7
 CLAIM_IDLE = 0.5
 RETRIES_OVER = 4 * TIMING["hold"]  # (attempts + 1) * hold
@@ -69,7 +70,7 @@ async def test_more_messages_in_flight_than_job_slots_are_each_answered_once(
     # connections at once a handler may start a second after WeChat sent the push; a shorter
     # timer would measure that lag, not our delivery. The lease is long enough to renew 300
     # of them in time (a take-over is, by design, a second LLM call).
-    timing = {"deadline": 4.5, "hold": 5.5, "listens": 5.0, "lease": 5.0}
+    timing: dict[str, Any] = {"deadline": 4.5, "hold": 5.5, "listens": 5.0, "lease": 5.0}
     pusher = await wechat.start_wechat(start_service, api=fake_wechat, customer_service=True,
                                        env={"REDIS_URL": redis_url},
                                        storage={"job_claim_idle": CLAIM_IDLE}, **timing)

@@ -148,7 +148,7 @@ async def test_a_reload_reads_only_the_files_that_changed(store: KnowledgeStore)
         loaded.append(list(paths))
         return await original(paths)
 
-    store.load = counting  # type: ignore[method-assign]
+    store.load = counting  # type: ignore[method-assign, assignment]
     await store.put("b.md", "k2", "m", [Chunk("b2")], vectors([0, 1]))
     await index.refresh()
     assert loaded == [["b.md"]]

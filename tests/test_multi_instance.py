@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,7 @@ from tests.fakes.openai import FakeOpenAI
 from tests.fleet import FeishuServer, Fleet, deliver_wechat, fleet_config, post_feishu, service_env
 from tests.fleet import start_feishu as start_fake_feishu
 
-WECHAT_TIMING = {"deadline": 0.4, "hold": 1.0, "listens": 0.7}
+WECHAT_TIMING: dict[str, Any] = {"deadline": 0.4, "hold": 1.0, "listens": 0.7}
 WECHAT_WAITS = 0.7  # the pusher plays WeChat with its 5 s scaled down
 GRACE = 0.5  # after everything arrived: room for a wrongly repeated call to show up
 

@@ -18,7 +18,7 @@ from tests.conftest import RunningService, StartService, base_config
 from tests.fakes.openai import PNG_B64, FakeOpenAI
 from tests.fakes.wechat import FakeWeChatAPI, message_xml, start_wechat, text_xml, wechat_api
 
-FAST = {"deadline": 3.0, "hold": 4.0}
+FAST: dict[str, Any] = {"deadline": 3.0, "hold": 4.0}
 PICTURE = b"\x89PNG a cat"
 IMAGE = "<PicUrl><![CDATA[http://pic]]></PicUrl><MediaId><![CDATA[m1]]></MediaId>"
 

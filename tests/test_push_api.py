@@ -108,6 +108,8 @@ async def test_a_text_to_a_feishu_user_goes_out_by_open_id(
     assert call.query["receive_id_type"] == "open_id"
     assert (call.body["receive_id"], call.body["msg_type"]) == (OPEN_ID, "text")
     assert json.loads(call.body["content"]) == {"text": "Ticket #42 closed"}
+    assert body is not None
+    assert call.answer is not None
     assert body["id"] == call.answer["message_id"]
 
 

@@ -222,8 +222,10 @@ async def test_a_servers_new_tools_are_offered_after_it_says_its_list_changed(
     service = await start(start_service, {"mcp_servers": [stdio(tmp_path)]})
     await ask(service, "grow")
     fake_openai.tools = None
+    hub = service.services.mcp
+    assert hub is not None
     for _ in range(100):  # the server's notification is handled in the background
-        if "calc__shout" in [t.name for t in service.services.mcp.servers[0].tools()]:
+        if "calc__shout" in [t.name for t in hub.servers[0].tools()]:
             break
         await asyncio.sleep(0.05)
     await ask(service, "again")

@@ -12,6 +12,7 @@ import logging
 import random
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from redis.crc import key_slot
@@ -25,7 +26,7 @@ from tests.procs import ServeProcess
 from tests.redis_topologies import Cluster, SentinelGroup, command
 
 log = logging.getLogger(__name__)
-TIMING = {"deadline": 0.8, "hold": 1.5, "listens": 1.0, "lease": 3.0}
+TIMING: dict[str, Any] = {"deadline": 0.8, "hold": 1.5, "listens": 1.0, "lease": 3.0}
 CLAIM_IDLE = 2.0
 QUIET = 4 * TIMING["hold"] + TIMING["lease"] + 3 * CLAIM_IDLE + 3  # past every timer
 
@@ -151,7 +152,7 @@ async def test_a_sentinel_failover_under_traffic_is_followed(
     await asyncio.sleep(QUIET)
     passive = [r for r in results[:len(texts)] if isinstance(r, list)]
     seen = wechat_seen(texts, passive, [m["text"]["content"] for m in fake_wechat.sent])
-    ids = [e["event"]["message"]["message_id"] for e in events]  # type: ignore[index]
+    ids = [e["event"]["message"]["message_id"] for e in events]
     replies = {m: len(fake_feishu.messages_for(m)) for m in ids}
     lost = [t for t, n in seen.items() if n == 0] + [m for m, n in replies.items() if n == 0]
     repeated = [t for t, n in seen.items() if n > 1] + [m for m, n in replies.items() if n > 1]

@@ -20,7 +20,7 @@ from tests.fakes.wechat import (
     wechat_api,
 )
 
-FAST = {"deadline": 2.0, "hold": 3.0}
+FAST: dict[str, Any] = {"deadline": 2.0, "hold": 3.0}
 SECOND_APP, SECOND_SECRET, SECOND_TOKEN = "wx2222222222222222", "second-secret", "second-token"
 
 

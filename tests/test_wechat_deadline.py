@@ -5,12 +5,14 @@ Attempts start at ~0, ~0.7 and ~1.4 s; the last one is answered "still thinking"
 
 from __future__ import annotations
 
+from typing import Any
+
 from adapters.wechat.settings import TEXTS
 from tests.conftest import StartService
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.wechat import OPENID, settle, start_wechat, text_xml, wechat_api
 
-TIMING = {"deadline": 0.4, "hold": 1.0, "listens": 0.7}
+TIMING: dict[str, Any] = {"deadline": 0.4, "hold": 1.0, "listens": 0.7}
 WECHAT_WAITS = 0.7
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
@@ -12,7 +13,7 @@ from tests.conftest import StartService, base_config
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.wechat import ACCOUNT, OPENID, TOKEN, start_wechat, text_xml
 
-FAST = {"deadline": 2.0, "hold": 3.0}
+FAST: dict[str, Any] = {"deadline": 2.0, "hold": 3.0}
 
 
 def verify_query(timestamp: str | None = None, token: str = TOKEN) -> dict[str, str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from functools import partial
 
 import pytest
 
@@ -101,7 +102,7 @@ async def test_two_hand_overs_for_one_subscriber_are_both_kept(storage: Storage,
     book = ledger(storage, clock)
     for key in ("m1", "m2"):
         await book.arrive(msg(key), "maker", 1)
-        await book.made(msg(key), "maker", lambda h, k=key: (f"answer {k}",))
+        await book.made(msg(key), "maker", partial(lambda k, handed: (f"answer {k}",), key))
     clock.now += 30
     for key in ("m1", "m2"):
         assert await book.claim(msg(key), f"late-{key}", "deliver_late") is not None

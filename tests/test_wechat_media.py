@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
@@ -27,8 +28,9 @@ from tests.fakes.wechat import (
 )
 from tests.test_multimodal import amr_noise
 
-FAST = {"deadline": 2.0, "hold": 3.0}
-TIMING = {"deadline": 0.4, "hold": 1.0, "listens": 0.7}  # the pusher (WeChat) gives up after 0.7 s
+FAST: dict[str, Any] = {"deadline": 2.0, "hold": 3.0}
+# the pusher (WeChat) gives up after 0.7 s
+TIMING: dict[str, Any] = {"deadline": 0.4, "hold": 1.0, "listens": 0.7}
 WECHAT_WAITS = 0.7
 
 SAMPLE = """# Release notes

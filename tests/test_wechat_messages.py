@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from adapters.wechat.parse import inbound
@@ -10,7 +12,7 @@ from tests.conftest import StartService
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.wechat import message_xml, start_wechat, text_xml, wechat_api
 
-FAST = {"deadline": 2.0, "hold": 3.0}
+FAST: dict[str, Any] = {"deadline": 2.0, "hold": 3.0}
 
 
 async def test_markdown_answer_arrives_as_plain_text(start_service: StartService,

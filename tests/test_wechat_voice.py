@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -23,8 +24,9 @@ from tests.fakes.wechat import (
 )
 from tests.test_multimodal import amr_noise
 
-FAST = {"deadline": 3.0, "hold": 4.0}
-TIMING = {"deadline": 0.4, "hold": 1.0, "listens": 0.7}  # the pusher (WeChat) gives up after 0.7 s
+FAST: dict[str, Any] = {"deadline": 3.0, "hold": 4.0}
+# the pusher (WeChat) gives up after 0.7 s
+TIMING: dict[str, Any] = {"deadline": 0.4, "hold": 1.0, "listens": 0.7}
 VOICE = "<MediaId><![CDATA[v1]]></MediaId><Format><![CDATA[amr]]></Format>"
 ANSWER = "🎤 “turn on the lights”\n\nYou said: turn on the lights"
 

@@ -31,6 +31,8 @@ def tone(seconds: float, response_format: str = "mp3") -> bytes:
 
 def audio_seconds(data: bytes) -> float:
     """How long an audio file plays (decoded, so a wrong header cannot lie)."""
-    with av.open(io.BytesIO(data)) as container:
-        return sum(float(frame.samples) / frame.sample_rate
-                   for frame in container.decode(audio=0))
+    with av.open(io.BytesIO(data), mode="r") as container:
+        seconds = 0.0
+        for frame in container.decode(audio=0):
+            seconds += frame.samples / frame.sample_rate
+        return seconds

@@ -220,7 +220,7 @@ FILE_TYPES = ("opus", "mp4", "pdf", "doc", "xls", "ppt", "stream")  # im/v1/file
 async def _form(request: web.Request) -> dict[str, Any]:
     """A multipart body: text fields as str, files as {filename, content_type, data}."""
     form = await request.post()
-    return {name: value if isinstance(value, str) else
+    return {name: value if not isinstance(value, web.FileField) else
             {"filename": value.filename, "content_type": value.content_type, "data": value.file.read()}
             for name, value in form.items()}
 
