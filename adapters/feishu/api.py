@@ -166,41 +166,37 @@ class FeishuAPI:
 
     async def upload_image(self, data: bytes, mime: str) -> str:
         """Upload a picture for sending in messages (`image_type=message`); its image_key."""
-        async def attempt(token: str) -> str:
-            form = aiohttp.FormData()  # one per attempt: aiohttp refuses to send a form twice
-            form.add_field("image_type", "message")
-            form.add_field("image", data, filename="image." + mime.rsplit("/", 1)[-1],
-                           content_type=mime)
-            url = f"{self._settings.base_url}/open-apis/im/v1/images"
-            headers = {"Authorization": f"Bearer {token}"}
-            async with self._http.post(url, data=form, headers=headers) as response:
-                body = await response.read()
-            key = (answer("upload image", response.status, body).get("data") or {}).get("image_key")
-            if not isinstance(key, str) or not key:
-                raise FeishuError("upload image", -1, "no image_key in the answer")
-            return key
-
-        return await self._call("upload image", attempt)
+        name = "image." + mime.rsplit("/", 1)[-1]
+        return await self._upload("upload image", "images", {"image_type": "message"},
+                                  ("image", data, name, mime), "image_key")
 
     async def upload_file(self, data: bytes, file_type: str, name: str, duration_ms: int) -> str:
         """Upload a file for sending in messages (`im/v1/files`; audio: `opus` with its
         duration in ms); its file_key."""
+        fields = {"file_type": file_type, "file_name": name, "duration": str(duration_ms)}
+        return await self._upload("upload file", "files", fields,
+                                  ("file", data, name, "application/octet-stream"), "file_key")
+
+    async def _upload(self, operation: str, path: str, fields: dict[str, str],
+                      file: tuple[str, bytes, str, str], key_name: str) -> str:
+        """One multipart upload to `im/v1/{path}`: `fields`, then `file` (field, bytes, file
+        name, type); the key the answer names `key_name`."""
         async def attempt(token: str) -> str:
             form = aiohttp.FormData()  # one per attempt: aiohttp refuses to send a form twice
-            form.add_field("file_type", file_type)
-            form.add_field("file_name", name)
-            form.add_field("duration", str(duration_ms))
-            form.add_field("file", data, filename=name, content_type="application/octet-stream")
-            url = f"{self._settings.base_url}/open-apis/im/v1/files"
+            for name, value in fields.items():
+                form.add_field(name, value)
+            field, data, filename, content_type = file
+            form.add_field(field, data, filename=filename, content_type=content_type)
+            url = f"{self._settings.base_url}/open-apis/im/v1/{path}"
             headers = {"Authorization": f"Bearer {token}"}
             async with self._http.post(url, data=form, headers=headers) as response:
                 body = await response.read()
-            key = (answer("upload file", response.status, body).get("data") or {}).get("file_key")
+            key = (answer(operation, response.status, body).get("data") or {}).get(key_name)
             if not isinstance(key, str) or not key:
-                raise FeishuError("upload file", -1, "no file_key in the answer")
+                raise FeishuError(operation, -1, f"no {key_name} in the answer")
             return key
 
-        return await self._call("upload file", attempt)
+        return await self._call(operation, attempt)
 
     async def fetch(self, url: str) -> tuple[bytes, str]:
         """A picture the image model left at a (short-lived) URL: its bytes and MIME type."""
