@@ -42,7 +42,7 @@ class FeishuApp:
         """The tenant token and the bot's identity."""
         name = f"feishu tenant token ({self.settings.account})"
         try:
-            await self.token.refresh()
+            await self.token.fetch()  # the credentials, checked with Feishu itself
             open_id = await self.api.bot_open_id()
         except FeishuError as exc:
             return Check(name, False, str(exc))

@@ -71,7 +71,7 @@ class FeishuAPI:
                 error = FeishuError(operation, -1, f"{type(exc).__name__}: {exc}")
             if error.token_invalid and not refreshed:
                 refreshed = True
-                await self._token.refresh()
+                await self._token.refresh(token)
                 continue
             if error.rate_limited and tries < self._settings.retry_attempts:
                 delay = self._settings.retry_backoff * 2**tries

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -10,8 +9,8 @@ from typing import Any, TypeVar
 
 import aiohttp
 
-from bot.errors import StorageUnavailable
 from bot.storage import Storage
+from bot.tokens import SharedToken
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +68,12 @@ class WeChatAPI:
     def __init__(self, http: aiohttp.ClientSession, storage: Storage, base: str, app_id: str,
                  secret: str, stable_token: bool = True) -> None:
         self._http = http
-        self._storage = storage
         self._base = base.rstrip("/")
         self._app_id = app_id
         self._secret = secret
         self._stable = stable_token
-        self._lock = asyncio.Lock()  # one fetch per process at a time; storage shares the result
-        self._key = f"wechat:token:{app_id}"
+        self._token = SharedToken(storage, f"wechat:token:{app_id}", self._fetch_token,
+                                  f"wechat access token ({app_id})")
 
     async def _json(self, response: aiohttp.ClientResponse) -> dict[str, Any]:
         text = await response.text()
@@ -87,6 +85,7 @@ class WeChatAPI:
             raise WeChatAPIError(-2, "answer is not JSON") from None
 
     async def _fetch_token(self) -> tuple[str, float]:
+        """A new token from WeChat and how long to keep it (a margin before it expires)."""
         if self._stable:
             body = {"grant_type": "client_credential", "appid": self._app_id,
                     "secret": self._secret, "force_refresh": False}
@@ -99,26 +98,13 @@ class WeChatAPI:
         token, expires = data.get("access_token"), data.get("expires_in", 7200)
         if not isinstance(token, str) or not token:
             raise WeChatAPIError(-2, "token answer without access_token")
-        return token, float(expires)
+        return token, max(60.0, float(expires) - TOKEN_MARGIN)
 
     async def token(self, stale: str | None = None) -> str:
-        """A valid access token from storage, fetched when absent or equal to `stale`."""
-        async with self._lock:
-            cached = await self._cached()
-            if cached and cached != stale:
-                return cached
-            token, expires = await self._fetch_token()
-            try:
-                await self._storage.set(self._key, token, ttl=max(60.0, expires - TOKEN_MARGIN))
-            except StorageUnavailable as exc:
-                log.warning("wechat: access token not cached: %s", exc)
-            return token
-
-    async def _cached(self) -> str | None:
-        try:
-            return await self._storage.get(self._key)
-        except StorageUnavailable:
-            return None
+        """A valid access token (shared by every instance), other than `stale` when given."""
+        if stale is None:
+            return await self._token.get()
+        return await self._token.refresh(stale)
 
     async def _with_token(self, attempt: Callable[[str], Awaitable[T]]) -> T:
         """`attempt(token)`; on a stale-token errcode refresh the token once and try again."""
