@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 
@@ -43,12 +42,9 @@ class Incoming:
     conversation: Conversation
     user_id: str
     text: str
-    message_id: str = ""
+    message_id: str = ""  # the platform's id of the message (the audit trail records it)
     attachments: tuple[Attachment, ...] = ()
-    is_group: bool = False
-    mentioned: bool = False
     user_name: str = ""
-    received_at: float = field(default_factory=time.time)
     account: str = "default"  # which of the platform's accounts (apps) it came to
     chat: str = ""  # the platform's chat (group) id; empty = the direct chat of `conversation`
     voice_reply: bool = False  # the sender spoke (or asked for a spoken answer)

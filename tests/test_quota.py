@@ -56,7 +56,7 @@ async def make_send(
         async def send(text: str, user: str = "alice", chat: str = "") -> str:
             key = f"{chat}:{user}" if chat else user
             incoming = Incoming(platform="feishu", conversation=Conversation("feishu", key),
-                                user_id=user, text=text, chat=chat, is_group=bool(chat))
+                                user_id=user, text=text, chat=chat)
             replier = CollectingReplier()
             await pipeline.handle(incoming, replier)
             assert replier.reply is not None

@@ -32,7 +32,7 @@ async def say(service: RunningService, text: str, chat: str = "", platform: str 
               user: str = "ou_a") -> str:
     key = f"{chat}:{user}" if chat else user
     incoming = Incoming(platform=platform, conversation=Conversation(platform, key), user_id=user,
-                        text=text, chat=chat, is_group=bool(chat))
+                        text=text, chat=chat)
     replier = CollectingReplier()
     await service.services.pipeline.handle(incoming, replier)
     return replier.reply.text if replier.reply else ""

@@ -182,8 +182,6 @@ class Inbound:
             text=_without_marks(text_for_model(message, bot_id), attachments),
             message_id=message.message_id,
             attachments=attachments,
-            is_group=message.is_group,
-            mentioned=message.is_group,
             chat=message.chat_id,  # routes and per-chat quotas and usage are keyed by it
             account=self._settings.account,
         )
