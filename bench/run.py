@@ -175,12 +175,21 @@ class Bench:
         cpu = proc.cpu_seconds() - cpu
         side = time.process_time() + self.llm.cpu_seconds() + self.redis.cpu_seconds() - side
         stats = await self.store.info("stats")
-        return summarize(scenario, level, latency, load, elapsed, {
+        commands = await self.store.info("commandstats")
+        row = summarize(scenario, level, latency, load, elapsed, {
             "cpu": cpu, "side_cpu": side, "base_rss_kb": base_rss,
             "peak_rss_kb": max(proc.memory_kb("VmHWM"), proc.memory_kb()),
             "redis_reads": int(stats["total_reads_processed"]) - 1,
             "redis_commands": int(stats["total_commands_processed"]) - 1,
         })
+        # which commands a message costs (INFO commandstats, reset with the stats), and how many
+        # connections the service opened meanwhile
+        done = max(row["answered"], 1)
+        row["redis_cmds_by_name"] = {
+            name.removeprefix("cmdstat_"): round(int(value["calls"]) / done, 2)
+            for name, value in commands.items() if name not in ("cmdstat_info", "cmdstat_config")}
+        row["redis_connections"] = int(stats["total_connections_received"])
+        return row
 
 
     def _spy(self, proc: procs.Proc, name: str, seconds: float) -> subprocess.Popen[bytes] | None:
