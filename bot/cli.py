@@ -7,7 +7,7 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from aiohttp import web
@@ -74,7 +74,8 @@ def main(argv: Sequence[str], factories: Sequence[AdapterFactory]) -> int:
             logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         if args.command == "serve":
-            return asyncio.run(serve(settings, factories, args.host, args.port))
+            with asyncio.Runner(loop_factory=loop_factory(settings.server.uvloop)) as runner:
+                return runner.run(serve(settings, factories, args.host, args.port))
         if args.command == "chat":
             return asyncio.run(chat(settings, args.user))
         if args.command == "kb":
@@ -98,6 +99,18 @@ def main(argv: Sequence[str], factories: Sequence[AdapterFactory]) -> int:
         return 130
 
 
+def loop_factory(uvloop: bool) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop when asked for and installed (less CPU per message in the loop and its
+    sockets: docs/benchmarks.md), else None: asyncio's own."""
+    if not uvloop:
+        return None
+    try:
+        import uvloop as module
+    except ImportError:  # not on this platform (it is a dependency elsewhere)
+        return None
+    return module.new_event_loop
+
+
 async def serve(
     settings: Settings, factories: Sequence[AdapterFactory], host: str | None, port: int | None
 ) -> int:
@@ -114,8 +127,8 @@ async def serve(
                        if port is None else port)
     await site.start()
     addresses = ", ".join(f"{a[0]}:{a[1]}" for a in runner.addresses if isinstance(a, tuple))
-    log.info("serving on %s (storage=%s, adapters=%s)", addresses, services.storage.kind,
-             ", ".join(a.name for a in adapters))
+    log.info("serving on %s (storage=%s, adapters=%s, loop=%s)", addresses, services.storage.kind,
+             ", ".join(a.name for a in adapters), type(asyncio.get_running_loop()).__module__)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
