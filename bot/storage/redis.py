@@ -9,7 +9,7 @@ from typing import Any, cast
 from bot.storage.base import Doc, Put, Turn
 from bot.storage.batch import Batch
 from bot.storage.connect import Pipe, close, connect, gate_for, parse
-from bot.storage.redis_collections import RedisCollections, guard
+from bot.storage.redis_collections import HINCR, RedisCollections, guard
 from bot.storage.redis_docs import RedisDocs
 from bot.storage.replicas import Replicas
 
@@ -58,6 +58,9 @@ class RedisStorage(RedisCollections):
         # Calls of one loop turn share a pipeline: one round trip and one connection under load.
         # (script=True: on a cluster these go out one by one, bounded by `_op`'s gate.)
         self._appends = Batch(self._redis, script=True, gate=self._gate, add=lambda pipe, call: self._append(
+            keys=call[0], args=call[1], client=cast(Any, pipe)))
+        hincr = self._redis.register_script(HINCR)
+        self._hincrs = Batch(self._redis, script=True, gate=self._gate, add=lambda pipe, call: hincr(
             keys=call[0], args=call[1], client=cast(Any, pipe)))
         self._reads = Batch(self._redis, _queue_conversation, gate=self._gate)
         self._gets = Batch(self._redis, _queue_get, gate=self._gate)
