@@ -35,6 +35,10 @@ def _latency(row: dict[str, Any]) -> str:
     return text
 
 
+def _sent(row: dict[str, Any]) -> str:
+    return f"; sent {row['redis_sent_per_msg']:.1f}" if "redis_sent_per_msg" in row else ""
+
+
 def figures(rows: list[dict[str, Any]]) -> list[str]:
     """The main table."""
     lines = [
@@ -48,7 +52,8 @@ def figures(rows: list[dict[str, Any]]) -> list[str]:
             f"| {r['scenario']} | {r['level']} | {r['latency_ms']:.0f} | {r['rate']:.0f} | "
             f"{_latency(r)} | {r['cpu_s_per_1000']:.2f} | {r['peak_rss_mb']:.0f} | "
             f"{r['rss_growth_mb_per_1000']:.1f} | {r['redis_rt_per_msg']:.1f} "
-            f"({r['redis_cmds_per_msg']:.1f}) | {r['errors']} / {r['late']} | {r['side_cpu_pct']:.0f} |")
+            f"({r['redis_cmds_per_msg']:.1f}{_sent(r)}) | {r['errors']} / {r['late']} | "
+            f"{r['side_cpu_pct']:.0f} |")
     return lines
 
 

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -168,10 +169,12 @@ class Bench:
         side = time.process_time() + self.llm.cpu_seconds() + self.redis.cpu_seconds()
         load = self._load(scenario, proc, level)
         spy = self._spy(proc, f"{scenario.name}-{level}-{latency * 1000:.0f}ms", seconds)
+        monitor = self._monitor(f"{scenario.name}-{level}") if level == 1 else None
         elapsed = await load.run(seconds, int(seconds * 12_000) + level)
         if spy is not None:
             spy.wait(timeout=30)
         await asyncio.sleep(0.3)  # background work after the answer (WeChat's settle, history)
+        sent = self._monitored(monitor)
         cpu = proc.cpu_seconds() - cpu
         side = time.process_time() + self.llm.cpu_seconds() + self.redis.cpu_seconds() - side
         stats = await self.store.info("stats")
@@ -189,7 +192,38 @@ class Bench:
             name.removeprefix("cmdstat_"): round(int(value["calls"]) / done, 2)
             for name, value in commands.items() if name not in ("cmdstat_info", "cmdstat_config")}
         row["redis_connections"] = int(stats["total_connections_received"])
+        if sent is not None:
+            row["redis_sent_per_msg"] = round(sum(sent.values()) / done, 2)
+            row["redis_sent_by_name"] = {k: round(v / done, 2) for k, v in sent.most_common()}
         return row
+
+    def _monitor(self, name: str) -> tuple[subprocess.Popen[bytes], Path]:
+        """MONITOR (at 1 in flight only: it slows Redis down) to count what the service sends."""
+        out = self.workdir / f"monitor-{name}.txt"
+        with out.open("wb") as sink:
+            popen = subprocess.Popen(["redis-cli", "-p", str(self.redis.port), "monitor"],
+                                     stdout=sink, stderr=subprocess.DEVNULL)
+        time.sleep(0.2)
+        return popen, out
+
+    @staticmethod
+    def _monitored(monitor: tuple[subprocess.Popen[bytes], Path] | None) -> Counter[str] | None:
+        """Commands the clients sent, by name: a script's own calls (`[0 lua]`) and the
+        harness's INFO/CONFIG are not counted; MULTI and EXEC are."""
+        if monitor is None:
+            return None
+        popen, out = monitor
+        popen.terminate()
+        popen.wait(timeout=10)
+        sent: Counter[str] = Counter()
+        for line in out.read_text(errors="replace").splitlines():
+            source, _, rest = line.partition("] ")
+            if not rest or " lua" in source:
+                continue
+            name = rest.split(" ", 1)[0].strip('"').upper()
+            if name not in ("INFO", "CONFIG"):
+                sent[name] += 1
+        return sent
 
 
     def _spy(self, proc: procs.Proc, name: str, seconds: float) -> subprocess.Popen[bytes] | None:
