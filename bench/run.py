@@ -42,6 +42,7 @@ ALL = tuple(SCENARIOS)
 # Levels above these run in --full only (Feishu's 1024 would take minutes to drain: each message
 # is held ~0.5 s by the card replier's update rate and makes 4 Open API calls).
 CAPS = {"feishu": 128}
+JOB_STREAM = "imbot:{jobs}:stream"  # the service's durable jobs (default storage.key_prefix)
 TARGETS = ("wechat_plain", "bare_verify", "bare_llm")
 
 
@@ -174,11 +175,13 @@ class Bench:
         if spy is not None:
             spy.wait(timeout=30)
         await asyncio.sleep(0.3)  # background work after the answer (WeChat's settle, history)
-        sent = self._monitored(monitor)
         cpu = proc.cpu_seconds() - cpu
         side = time.process_time() + self.llm.cpu_seconds() + self.redis.cpu_seconds() - side
         stats = await self.store.info("stats")
         commands = await self.store.info("commandstats")
+        if monitor is not None:
+            await self._drain()
+        sent = self._monitored(monitor)
         row = summarize(scenario, level, latency, load, elapsed, {
             "cpu": cpu, "side_cpu": side, "base_rss_kb": base_rss,
             "peak_rss_kb": max(proc.memory_kb("VmHWM"), proc.memory_kb()),
@@ -196,6 +199,14 @@ class Bench:
             row["redis_sent_per_msg"] = round(sum(sent.values()) / done, 2)
             row["redis_sent_by_name"] = {k: round(v / done, 2) for k, v in sent.most_common()}
         return row
+
+    async def _drain(self, seconds: float = 45.0) -> None:
+        """Until every job (WeChat's settling jobs end after the retries, ~24 s) ended, so what
+        they send still counts for their messages, and nothing of this level runs into the next."""
+        for _ in range(int(seconds * 2)):
+            if not await self.store.xlen(JOB_STREAM):
+                return
+            await asyncio.sleep(0.5)
 
     def _monitor(self, name: str) -> tuple[subprocess.Popen[bytes], Path]:
         """MONITOR (at 1 in flight only: it slows Redis down) to count what the service sends."""

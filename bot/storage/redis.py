@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any, cast
+
+import orjson
 
 from bot.storage.base import Doc, Put, Turn
 from bot.storage.batch import Batch
@@ -69,13 +70,13 @@ class RedisStorage(RedisCollections):
         """The stored turns, oldest first."""
         async with self._op("history"):
             raw = await self._redis.lrange(self._k("hist", conversation), 0, -1)
-        return [json.loads(item) for item in raw]
+        return [orjson.loads(item) for item in raw]
 
     async def append_history(
         self, conversation: str, turns: Sequence[Turn], max_items: int, ttl: float
     ) -> None:
         """RPUSH + LTRIM + PEXPIRE in one script (atomic, no read-modify-write), pipelined."""
-        items = [json.dumps(t, ensure_ascii=False) for t in turns]
+        items = [orjson.dumps(t, option=orjson.OPT_NON_STR_KEYS).decode() for t in turns]
         async with self._op("append_history"):
             await self._appends([self._k("hist", conversation)],
                                 [max_items, int(ttl * 1000), *items])
@@ -90,7 +91,7 @@ class RedisStorage(RedisCollections):
         async with self._op("conversation"):
             prefs, raw = await self._reads(self._k("prefs", conversation),
                                            self._k("hist", conversation))
-        return dict(prefs), [json.loads(item) for item in raw]
+        return dict(prefs), [orjson.loads(item) for item in raw]
 
     async def set_pref(self, conversation: str, name: str, value: str, ttl: float) -> None:
         """HSET one field + PEXPIRE in one MULTI."""
