@@ -1,8 +1,9 @@
 """Top entries of a py-spy raw profile (`python -m bench ... --profile` writes them).
 
 `python -m bench.flame FILE [--top N]`: the functions with the most samples on top of the stack
-(self) and the project's own functions (bot/, adapters/) with the most samples anywhere on the
-stack (inclusive), as percentages of all samples.
+(self), and each sample charged to the innermost of the project's own functions (bot/, adapters/)
+on its stack (what our code spent, itself or in the libraries it called), as percentages of all
+samples.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def _frame(raw: str) -> tuple[str, str]:
 
 
 def tally(path: Path) -> tuple[int, Counter[str], Counter[str]]:
-    """All samples, self samples per function, inclusive samples per project function."""
+    """All samples, self samples per function, samples per innermost project function."""
     total, own, inclusive = 0, Counter[str](), Counter[str]()
     for line in path.read_text(encoding="utf-8").splitlines():
         stack, _, count = line.rpartition(" ")
@@ -40,8 +41,8 @@ def tally(path: Path) -> tuple[int, Counter[str], Counter[str]]:
         frames = [_frame(f) for f in stack.split(";")]
         name, file = frames[-1]
         own[f"{name} ({file})"] += n
-        for key in {f"{name} ({file})" for name, file in frames if file.startswith(_OURS)}:
-            inclusive[key] += n
+        ours = [f"{name} ({file})" for name, file in frames if file.startswith(_OURS)]
+        inclusive[ours[-1] if ours else "(outside the project: event loop, libraries)"] += n
     return total, own, inclusive
 
 
@@ -50,7 +51,7 @@ def report(path: Path, top: int) -> str:
     total, own, inclusive = tally(path)
     lines = [f"{path.name}: {total} samples", "", "| self % | function |", "|---:|---|"]
     lines += [f"| {100 * n / total:.1f} | `{key}` |" for key, n in own.most_common(top)]
-    lines += ["", "| inclusive % | project function |", "|---:|---|"]
+    lines += ["", "| % | innermost project function |", "|---:|---|"]
     lines += [f"| {100 * n / total:.1f} | `{key}` |" for key, n in inclusive.most_common(top)]
     return "\n".join(lines) + "\n"
 
