@@ -4,11 +4,14 @@
   storage: the floor of any WeChat endpoint written on aiohttp.
 - `llm`: the same plus one plain aiohttp call to the (fake) LLM, on one shared ClientSession with
   a connection pool as large as the load. The minimum work a WeChat chatbot must do.
+- `safe`: `llm` for safe-mode pushes: the `msg_signature` checked and the message decrypted, and
+  the reply encrypted, with wechatpy's `WeChatCrypto` (the adapter's crypto library).
 
-Both parse and render with wechatpy, the library the adapter uses, so the ratio measures our
-structure (pipeline, storage, deadline), not a choice of XML library.
+All parse and render with wechatpy, the library the adapter uses, so the ratio measures our
+structure (pipeline, storage, deadline), not a choice of XML or crypto library.
 
-Run: `python -m bench.bare --port P --mode verify|llm [--llm URL]`.
+Run: `python -m bench.bare --port P --mode verify|llm|safe [--llm URL]` (safe mode reads
+WECHAT_ENCODING_AES_KEY and WECHAT_APP_ID).
 """
 
 from __future__ import annotations
@@ -17,11 +20,13 @@ import argparse
 import hashlib
 import hmac
 import json
+import os
 from collections.abc import AsyncIterator
 
 import aiohttp
 from aiohttp import web
 from wechatpy import parse_message
+from wechatpy.crypto import WeChatCrypto
 from wechatpy.replies import TextReply
 
 TOKEN = "bench-token"
@@ -39,12 +44,20 @@ def build(mode: str, llm_url: str) -> web.Application:
     app = web.Application()
     session_key = web.AppKey("session", aiohttp.ClientSession)
 
+    crypto = (WeChatCrypto(TOKEN, os.environ["WECHAT_ENCODING_AES_KEY"], os.environ["WECHAT_APP_ID"])
+              if mode == "safe" else None)
+
     async def handle(request: web.Request) -> web.Response:
         if not _signed(request):
             raise web.HTTPForbidden()
-        message = parse_message(await request.text())
+        q = request.query
+        text = await request.text()
+        if crypto is not None:  # checks msg_signature, then decrypts
+            text = crypto.decrypt_message(text, q.get("msg_signature", ""), q.get("timestamp", ""),
+                                          q.get("nonce", ""))
+        message = parse_message(text)
         answer = "pong"
-        if mode == "llm":
+        if mode in ("llm", "safe"):
             payload = {"model": "gpt-4o-mini",
                        "messages": [{"role": "user", "content": message.content}]}
             async with request.app[session_key].post(
@@ -52,8 +65,10 @@ def build(mode: str, llm_url: str) -> web.Application:
                 headers={"Authorization": "Bearer sk-bench", "Content-Type": "application/json"},
             ) as response:
                 answer = (await response.json())["choices"][0]["message"]["content"]
-        reply = TextReply(source=message.target, target=message.source, content=answer)
-        return web.Response(text=reply.render(), content_type="application/xml")
+        xml = TextReply(source=message.target, target=message.source, content=answer).render()
+        if crypto is not None:
+            xml = crypto.encrypt_message(xml, q.get("nonce", ""), q.get("timestamp", ""))
+        return web.Response(text=xml, content_type="application/xml")
 
     async def session(app: web.Application) -> AsyncIterator[None]:
         app[session_key] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
@@ -75,7 +90,7 @@ def main() -> None:
     """Command line entry."""
     parser = argparse.ArgumentParser(prog="python -m bench.bare")
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--mode", choices=("verify", "llm"), required=True)
+    parser.add_argument("--mode", choices=("verify", "llm", "safe"), required=True)
     parser.add_argument("--llm", default="")
     args = parser.parse_args()
     web.run_app(build(args.mode, args.llm), host="127.0.0.1", port=args.port, access_log=None,

@@ -24,13 +24,15 @@ _CARD = re.compile(r"card_\d+")
 class BenchFeishu(FakeFeishu):
     """The test suite's fake Open API, telling the load generator when each message was answered.
 
-    `waiting[message_id]` resolves to (reply call time, final card update time); the record of
-    calls is not kept (it would grow with every message).
+    `waiting[message_id]` resolves to (reply call time, first card update time, final card update
+    time); the first update is the card's first text (`card_content`), or the final settings call
+    when no text came before it. The record of calls is not kept (it would grow with every message).
     """
 
-    waiting: dict[str, asyncio.Future[tuple[float, float]]] = field(default_factory=dict)
+    waiting: dict[str, asyncio.Future[tuple[float, float, float]]] = field(default_factory=dict)
     replied: dict[str, float] = field(default_factory=dict)
     cards: dict[str, str] = field(default_factory=dict)
+    first: dict[str, float] = field(default_factory=dict)  # card id -> its first text update
 
     async def _record(self, op: str, request: web.Request) -> Any:
         call = await super()._record(op, request)
@@ -40,11 +42,14 @@ class BenchFeishu(FakeFeishu):
             self.replied.setdefault(message_id, call.at)
             if found := _CARD.search(str(call.body.get("content", ""))):
                 self.cards[found.group()] = message_id
+        elif op == "card_content":
+            self.first.setdefault(request.match_info["card_id"], call.at)
         elif op == "card_settings":
-            message_id = self.cards.pop(request.match_info["card_id"], "")
+            card = request.match_info["card_id"]
+            message_id, first = self.cards.pop(card, ""), self.first.pop(card, call.at)
             future = self.waiting.pop(message_id, None)
             if future is not None and not future.done():
-                future.set_result((self.replied.pop(message_id, call.at), call.at))
+                future.set_result((self.replied.pop(message_id, call.at), first, call.at))
         return call
 
 
@@ -55,6 +60,7 @@ class Tally:
     latencies: list[float] = field(default_factory=list)  # seconds, send to answer
     acks: list[float] = field(default_factory=list)  # Feishu: send to the HTTP 200
     replies: list[float] = field(default_factory=list)  # Feishu: send to the reply call
+    firsts: list[float] = field(default_factory=list)  # Feishu: send to the first card update
     errors: int = 0
     late: int = 0  # WeChat: not answered within the first 5 s window
     unanswered: int = 0  # WeChat: no answer in any of the three windows
@@ -104,7 +110,7 @@ class Load:
 
     async def _one(self, connection: Connection, user: str, number: int) -> None:
         raw = self._s.build(user, number)
-        future: asyncio.Future[tuple[float, float]] | None = None
+        future: asyncio.Future[tuple[float, float, float]] | None = None
         if self._feishu is not None:
             future = asyncio.get_running_loop().create_future()
             self._feishu.waiting[f"om_bench_{number}"] = future
@@ -117,11 +123,12 @@ class Load:
             return
         self.tally.acks.append(time.monotonic() - sent)
         try:
-            replied, done = await asyncio.wait_for(future, 60.0)
+            replied, first, done = await asyncio.wait_for(future, 60.0)
         except TimeoutError:
             self.tally.fail("feishu: no final card update within 60 s")
             return
         self.tally.replies.append(replied - sent)
+        self.tally.firsts.append(first - sent)
         self.tally.latencies.append(done - sent)
 
     async def _exchange(self, connection: Connection, raw: bytes) -> bytes | None:

@@ -7,7 +7,7 @@ import platform
 from pathlib import Path
 from typing import Any
 
-BARES = ("bare_verify", "bare_llm")
+BARES = ("bare_verify", "bare_llm", "bare_safe")
 
 
 def machine() -> str:
@@ -29,8 +29,14 @@ def _latency(row: dict[str, Any]) -> str:
     text = f"{_f(row['own_p50_ms'])} / {_f(row['own_p99_ms'])}"
     if "ack_p50_ms" in row:
         text += (f" (ack {_f(row['ack_p50_ms'])} / {_f(row['ack_p99_ms'])}, reply call "
-                 f"{_f(row['reply_p50_ms'])} / {_f(row['reply_p99_ms'])})")
+                 f"{_f(row['reply_p50_ms'])} / {_f(row['reply_p99_ms'])}, first card update "
+                 f"{_f(row.get('first_p50_ms', float('nan')))} / "
+                 f"{_f(row.get('first_p99_ms', float('nan')))})")
     return text
+
+
+def _sent(row: dict[str, Any]) -> str:
+    return f"; sent {row['redis_sent_per_msg']:.1f}" if "redis_sent_per_msg" in row else ""
 
 
 def figures(rows: list[dict[str, Any]]) -> list[str]:
@@ -46,7 +52,8 @@ def figures(rows: list[dict[str, Any]]) -> list[str]:
             f"| {r['scenario']} | {r['level']} | {r['latency_ms']:.0f} | {r['rate']:.0f} | "
             f"{_latency(r)} | {r['cpu_s_per_1000']:.2f} | {r['peak_rss_mb']:.0f} | "
             f"{r['rss_growth_mb_per_1000']:.1f} | {r['redis_rt_per_msg']:.1f} "
-            f"({r['redis_cmds_per_msg']:.1f}) | {r['errors']} / {r['late']} | {r['side_cpu_pct']:.0f} |")
+            f"({r['redis_cmds_per_msg']:.1f}{_sent(r)}) | {r['errors']} / {r['late']} | "
+            f"{r['side_cpu_pct']:.0f} |")
     return lines
 
 
@@ -74,7 +81,26 @@ def ratios(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def safe_ratios(rows: list[dict[str, Any]]) -> list[str]:
+    """wechat_safe against bare_safe (the same crypto library) and against wechat_plain."""
+    by = {(r["scenario"], r["level"], r["latency_ms"]): r for r in rows}
+    lines = ["| in flight | LLM ms | msg/s wechat_safe/bare_safe | CPU per msg wechat_safe/bare_safe | "
+             "msg/s wechat_safe/wechat_plain |", "|---:|---:|---:|---:|---:|"]
+    for (name, level, latency), r in by.items():
+        if name != "wechat_safe":
+            continue
+        bare, plain = by.get(("bare_safe", level, latency)), by.get(("wechat_plain", level, latency))
+
+        def ratio(base: dict[str, Any] | None, field: str, r: dict[str, Any] = r) -> str:
+            return "–" if not base or not base[field] else f"{r[field] / base[field]:.2f}"
+
+        lines.append(f"| {level} | {latency:.0f} | {ratio(bare, 'rate')} | "
+                     f"{ratio(bare, 'cpu_s_per_1000')} | {ratio(plain, 'rate')} |")
+    return lines if len(lines) > 2 else []
+
+
 def markdown(rows: list[dict[str, Any]], mode: str) -> str:
-    """Both tables with the machine line."""
+    """The tables with the machine line."""
     head = [f"Machine: {machine()}. Mode: `{mode}`.", ""]
-    return "\n".join([*head, *figures(rows), "", *ratios(rows), ""])
+    safe = safe_ratios(rows)
+    return "\n".join([*head, *figures(rows), "", *ratios(rows), "", *safe, *([""] if safe else [])])

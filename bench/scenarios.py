@@ -27,7 +27,7 @@ class Scenario:
     """One way in: where it goes, how a request is built and how a good answer is recognised."""
 
     name: str
-    target: str  # "service", "bare_verify" or "bare_llm"
+    target: str  # "service", "bare_verify", "bare_llm" or "bare_safe"
     build: Build
     expect: bytes  # a good answer's body contains this
     llm: bool = True  # the fake LLM's latency is part of its end-to-end time
@@ -117,4 +117,5 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("relay_stream", "service", relay_stream, b"[DONE]"),
     Scenario("bare_verify", "bare_verify", wechat_plain, b"pong", llm=False, wechat=True),
     Scenario("bare_llm", "bare_llm", wechat_plain, b"fake model", wechat=True),
+    Scenario("bare_safe", "bare_safe", wechat_safe, b"<Encrypt>", wechat=True),
 )}

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from bot.app import build_app, close_services, create_services, make_adapters
 from bot.errors import BotError, ConfigError, StorageUnavailable, UpstreamError
+from bot.event_loop import loop_factory
 from bot.messages import Conversation, Incoming, Reply, Source
 from bot.moderation import command as moderation_command
 from bot.moderation.command import ACTIONS
@@ -74,7 +75,8 @@ def main(argv: Sequence[str], factories: Sequence[AdapterFactory]) -> int:
             logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         if args.command == "serve":
-            return asyncio.run(serve(settings, factories, args.host, args.port))
+            with asyncio.Runner(loop_factory=loop_factory(settings.server.uvloop)) as runner:
+                return runner.run(serve(settings, factories, args.host, args.port))
         if args.command == "chat":
             return asyncio.run(chat(settings, args.user))
         if args.command == "kb":
@@ -114,8 +116,8 @@ async def serve(
                        if port is None else port)
     await site.start()
     addresses = ", ".join(f"{a[0]}:{a[1]}" for a in runner.addresses if isinstance(a, tuple))
-    log.info("serving on %s (storage=%s, adapters=%s)", addresses, services.storage.kind,
-             ", ".join(a.name for a in adapters))
+    log.info("serving on %s (storage=%s, adapters=%s, loop=%s)", addresses, services.storage.kind,
+             ", ".join(a.name for a in adapters), type(asyncio.get_running_loop()).__module__)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -53,6 +53,16 @@ _NO_VISION = re.compile(r"image_url is only supported|not a multimodal|unknown v
                         r"(image|vision) (input )?(is |are )?not supported", re.IGNORECASE)
 
 
+def deltas_of(chunk: Any) -> tuple[Any, list[dict[str, Any]]]:
+    """A stream chunk's usage (None on most) and the deltas of its choices, leniently: the usage
+    chunk has `choices: []` (or null), and compatible backends leave out fields."""
+    if not isinstance(chunk, dict):
+        return None, []
+    deltas = [c["delta"] for c in chunk.get("choices") or () if isinstance(c, dict)
+              and isinstance(c.get("delta"), dict)]
+    return chunk.get("usage"), deltas
+
+
 def map_error(exc: Exception) -> UpstreamError:
     """The one place an OpenAI SDK error becomes our error kind (and a log-safe detail)."""
     code = getattr(exc, "code", None)

@@ -19,6 +19,7 @@ class ServerSettings:
     host: str = "0.0.0.0"
     port: int = 8080
     max_body_bytes: int = 1 << 20
+    uvloop: bool = True  # serve on uvloop's event loop when it is installed
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +201,7 @@ def from_section(root: Section) -> Settings:
             host=server.text("host", "0.0.0.0", env="BOT_HOST"),
             port=server.integer("port", 8080, env="BOT_PORT", minimum=0),
             max_body_bytes=server.integer("max_body_bytes", 1 << 20, minimum=1024),
+            uvloop=server.flag("uvloop", True, env="BOT_UVLOOP"),
         ),
         llm=_llm(root.section("llm")),
         storage=StorageSettings(

@@ -165,7 +165,12 @@ class SentinelGroup:
     def wait_replicating(self, master: int, seconds: float = 20.0) -> None:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            if "state=online" in command(master, "INFO", "replication"):  # synced, streaming
+            # synced, streaming, and acknowledging: right after a sync the first acknowledgement
+            # can take a second, which writes waiting for the replica must not see as an outage
+            if ("state=online" in command(master, "INFO", "replication")
+                    and command(master, "SET", "replication-probe", "1") == "OK"
+                    and command(master, "WAIT", "1", "200") == "1"):
+                command(master, "DEL", "replication-probe")
                 return
             time.sleep(0.1)
         raise RuntimeError("the replica did not connect")

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from tests.conftest import ROOT
 from tests.fakes.openai import FakeOpenAI
@@ -95,11 +96,11 @@ async def wait_until_serving(http: aiohttp.ClientSession, port: int) -> None:
     raise AssertionError("the service did not start")
 
 
-async def serve(fake_openai: FakeOpenAI) -> tuple[asyncio.subprocess.Process, int]:
+async def serve(fake_openai: FakeOpenAI, **env: str) -> tuple[asyncio.subprocess.Process, int]:
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port),
-        cwd=ROOT, env=environment(fake_openai, BOT_API_KEYS="k"),
+        cwd=ROOT, env=environment(fake_openai, BOT_API_KEYS="k", **env),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
     )
     return proc, port
@@ -122,6 +123,22 @@ async def test_serve_answers_and_stops_cleanly_on_sigterm(fake_openai: FakeOpenA
         _, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 0
     assert b"shutting down" in err
+
+
+@pytest.mark.parametrize(("setting", "loop"), [("true", b"loop=uvloop"), ("false", b"loop=asyncio")])
+async def test_serve_runs_on_uvloop_unless_the_setting_turns_it_off(
+    fake_openai: FakeOpenAI, setting: str, loop: bytes
+) -> None:
+    proc, port = await serve(fake_openai, BOT_UVLOOP=setting)
+    try:
+        async with aiohttp.ClientSession() as http:
+            await wait_until_serving(http, port)
+            assert await chat_once(http, port, "up?") == {"reply": "You said: up?"}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert loop in err
+    assert proc.returncode == 0
 
 
 async def test_sigterm_lets_an_in_flight_answer_finish(fake_openai: FakeOpenAI) -> None:

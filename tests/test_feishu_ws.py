@@ -30,7 +30,9 @@ async def start_ws(start_service: StartService, fake: FakeFeishu) -> tuple[Runni
 
 async def deliver_over_ws(adapter: FeishuAdapter, payload: dict[str, object]) -> None:
     """What lark-oapi's receive loop does with an event frame, on a thread that is not ours."""
-    handler = adapter.apps["default"].connection.event_handler()
+    connection = adapter.apps["default"].connection
+    assert connection is not None
+    handler = connection.event_handler()
     await asyncio.to_thread(handler._do_without_validation, json.dumps(payload).encode())
 
 

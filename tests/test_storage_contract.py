@@ -16,13 +16,14 @@ from bot.storage.replicas import replicas_for
 async def storage(request: pytest.FixtureRequest) -> AsyncIterator[Storage]:
     """Every backend and topology: in-process memory, standalone Redis, a 3-master Redis Cluster
     (any multi-key script or MULTI across slots fails there) and a Sentinel-managed master, as the
-    service opens it (document swaps wait for the replica)."""
+    service opens it (document swaps wait for the replica, here up to 5 s: right after the group
+    starts the first acknowledgement can take a second)."""
     if request.param == "memory":
         store: Storage = MemoryStorage()
     elif request.param == "sentinel":
         group = request.getfixturevalue("redis_sentinels")
         store = RedisStorage(group.url, prefix=f"contract-{request.node.name}:",
-                             replicas=replicas_for(parse(group.url), None, 0.5))
+                             replicas=replicas_for(parse(group.url), None, 5.0))
     else:
         url = request.getfixturevalue("redis_url" if request.param == "redis" else "cluster_url")
         store = RedisStorage(url, prefix="contract:")

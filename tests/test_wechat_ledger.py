@@ -89,7 +89,7 @@ async def test_a_delivery_taking_the_answer_first_stops_the_late_delivery(storag
     await a.arrive(msg(), "a", 1)
     await a.made(msg(), "a", lambda h: ("answer",))
     clock.now += 30  # a duplicate push arrives just as the retries are over
-    taken = await b.take(msg(), last=True)
+    taken, _ = await b.take(msg(), last=True)
     assert taken.kind == "answer"
     assert await a.claim(msg(), "late", "deliver_late") is None
     await b.written(msg(), ok=True, last=True)
@@ -171,3 +171,55 @@ async def test_a_listed_accounts_records_and_hand_overs_are_its_own(storage: Sto
                                                      "wechat:{shop/gh_a/o1}:handover"])
     assert default_doc.value is None
     assert shop_doc.value is not None
+
+
+class CountingReads:
+    """The store, counting `read_docs` calls (every other call passes through)."""
+
+    def __init__(self, store: Storage) -> None:
+        self._store = store
+        self.reads = 0
+
+    async def read_docs(self, keys: list[str]) -> object:
+        self.reads += 1
+        return await self._store.read_docs(keys)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._store, name)
+
+
+async def test_an_answer_made_and_taken_in_time_reads_nothing_before_its_swaps(
+    storage: Storage, clock: Clock
+) -> None:
+    counting = CountingReads(storage)
+    book = ledger(counting, clock)  # type: ignore[arg-type]
+    _, doc, arrival = await book.arrive(msg("fresh"), "a", 1)
+    assert arrival.make
+    _, made = await book.made(msg("fresh"), "a", lambda h: ("answer",), doc)
+    taken, after_take = await book.take(msg("fresh"), last=False, known=made)
+    served = await book.written(msg("fresh"), ok=True, last=False, known=after_take)
+    assert (taken.kind, taken.parts, served is not None and served.state) == ("answer", ("answer",), "served")
+    assert counting.reads == 0
+
+
+async def test_made_on_a_record_taken_over_meanwhile_stores_nothing(storage: Storage, clock: Clock) -> None:
+    a, b = ledger(storage, clock), ledger(storage, clock)
+    _, won, _ = await a.arrive(msg("stale"), "a", 1)
+    clock.now += T.lease + 1  # a stalled past its lease; b's settling job takes over
+    assert await b.claim(msg("stale"), "b", "take_over") is not None
+    assert await a.made(msg("stale"), "a", lambda h: ("late answer",), won) == (None, None)
+    rec, _ = await b.read(msg("stale"))
+    assert rec is not None
+    assert (rec.state, rec.owner, rec.parts) == ("making", "b", ())
+
+
+async def test_a_long_answer_served_after_an_earlier_ones_queue_replaces_it(
+    storage: Storage, clock: Clock
+) -> None:
+    book = ledger(storage, clock)
+    for key, parts in (("long1", ("p1", "p2", "p3")), ("long2", ("q1", "q2"))):
+        _, doc, _ = await book.arrive(msg(key), "a", 1)
+        _, made = await book.made(msg(key), "a", partial(lambda answer, handed: answer, parts), doc)
+        _, taken = await book.take(msg(key), last=False, known=made)
+        await book.written(msg(key), ok=True, last=False, known=taken)  # the queue guessed absent
+    assert await book.next_more(msg()) == ("q2", "")

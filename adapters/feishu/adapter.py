@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -15,8 +16,10 @@ from adapters.feishu.routes import Callback
 from adapters.feishu.settings import FeishuSettings
 from adapters.feishu.token import TenantToken
 from adapters.feishu.verify import Keys
-from adapters.feishu.ws import LongConnection
 from bot.platform import Check, ConnectionHealth, Services
+
+if TYPE_CHECKING:
+    from adapters.feishu.ws import LongConnection
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +35,13 @@ class FeishuApp:
         keys = Keys(settings.verification_token.reveal(), settings.encrypt_key.reveal(),
                     settings.replay_window)
         self.callback = Callback(keys, self.inbound)
-        self.connection = LongConnection(settings, self.inbound)
+        self.connection: LongConnection | None = None
+        if settings.mode == "websocket":
+            # lark-oapi does real work here (the long connection's protocol); webhook-mode apps
+            # never load it (~140 MB of RSS)
+            from adapters.feishu.ws import LongConnection
+
+            self.connection = LongConnection(settings, self.inbound)
         services.accounts.register(PLATFORM, settings.account, settings.profile)
         if settings.mode == "webhook" and not (keys.verification_token or keys.encrypt_key):
             log.warning("feishu: app %s has neither a verification token nor an encrypt key; "
@@ -60,8 +69,8 @@ class FeishuAdapter:
         self.apps = {s.account: FeishuApp(services, s) for s in apps}
         services.pushers[self.name] = FeishuPusher({k: a.api for k, a in self.apps.items()})
 
-    def _websocket(self) -> list[FeishuApp]:
-        return [app for app in self.apps.values() if app.settings.mode == "websocket"]
+    def _websocket(self) -> list[LongConnection]:
+        return [app.connection for app in self.apps.values() if app.connection is not None]
 
     def routes(self) -> Sequence[web.RouteDef]:
         """The event callbacks (webhook mode only: the long connection needs no public URL)."""
@@ -70,13 +79,13 @@ class FeishuAdapter:
 
     async def start(self) -> None:
         """Open each websocket-mode app's long connection."""
-        for app in self._websocket():
-            await app.connection.start()
+        for connection in self._websocket():
+            await connection.start()
 
     async def close(self) -> None:
         """Close the long connections."""
-        for app in self._websocket():
-            await app.connection.close()
+        for connection in self._websocket():
+            await connection.close()
 
     async def check(self) -> list[Check]:
         """Each app's tenant token and bot identity."""
@@ -84,7 +93,7 @@ class FeishuAdapter:
 
     def health(self) -> list[ConnectionHealth]:
         """Each long connection's state and the age of its last event."""
-        return [app.connection.health() for app in self._websocket()]
+        return [connection.health() for connection in self._websocket()]
 
     async def command(self, words: Sequence[str], account: str) -> list[Check]:
         """The Feishu adapter has no operator commands."""

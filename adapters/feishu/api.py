@@ -1,10 +1,11 @@
 """The Feishu Open API calls the adapter makes, with our tenant token and retries.
 
-Replies, card patches and CardKit calls are built with lark-oapi's typed requests and parsed into
-its response models, but sent on the shared aiohttp session (transport.py: lark-oapi's own async
-transport opens a new HTTP client per call). Bot info, resource downloads and image uploads are
-plain aiohttp calls: lark-oapi's async download drops the response headers (docs/feishu.md §8),
-it has no typed bot-info call, and one aiohttp multipart upload keeps a single error path.
+Replies, card patches and CardKit calls are the same requests lark-oapi's typed builders make,
+described in transport.py and sent on the shared aiohttp session (lark-oapi's own async transport
+opens a new HTTP client per call, and importing a builder loads the whole SDK). Bot info, resource
+downloads and image uploads are plain aiohttp calls: lark-oapi's async download drops the response
+headers (docs/feishu.md §8), it has no typed bot-info call, and one aiohttp multipart upload
+keeps a single error path.
 """
 
 from __future__ import annotations
@@ -16,33 +17,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import aiohttp
-from lark_oapi.api.cardkit.v1 import (
-    ContentCardElementRequest,
-    ContentCardElementRequestBody,
-    ContentCardElementResponse,
-    CreateCardRequest,
-    CreateCardRequestBody,
-    CreateCardResponse,
-    SettingsCardRequest,
-    SettingsCardRequestBody,
-    SettingsCardResponse,
-)
-from lark_oapi.api.im.v1 import (
-    CreateMessageRequest,
-    CreateMessageRequestBody,
-    CreateMessageResponse,
-    PatchMessageRequest,
-    PatchMessageRequestBody,
-    PatchMessageResponse,
-    ReplyMessageRequest,
-    ReplyMessageRequestBody,
-    ReplyMessageResponse,
-)
 
 from adapters.feishu.errors import FeishuError, meaning
 from adapters.feishu.settings import FeishuSettings
 from adapters.feishu.token import TenantToken
-from adapters.feishu.transport import OpenAPI, answer
+from adapters.feishu.transport import OpenAPI, Request, answer
 
 log = logging.getLogger(__name__)
 
@@ -83,58 +62,53 @@ class FeishuAPI:
                         error)
             raise error
 
-    def _typed(self, operation: str, request: Any, response_type: Any) -> Awaitable[Any]:
-        """Send a lark-oapi request (left unchanged, so retries resend it); the response's `data`."""
-        async def attempt(token: str) -> Any:
-            response = await self._open_api.send(operation, request, response_type, token)
-            return getattr(response, "data", None)
+    def _typed(self, operation: str, request: Request) -> Awaitable[dict[str, Any]]:
+        """Send `request` (unchanged, so retries resend it); the answer's `data` object."""
+        async def attempt(token: str) -> dict[str, Any]:
+            return await self._open_api.send(operation, request, token)
 
         return self._call(operation, attempt)
 
     async def reply(self, message_id: str, msg_type: str, content: str, in_thread: bool, uuid: str) -> str:
         """Reply to a message (in its thread when it is in one); the new message's id."""
-        body = (ReplyMessageRequestBody.builder().msg_type(msg_type).content(content)
-                .reply_in_thread(in_thread).uuid(uuid[:50]).build())
-        request = ReplyMessageRequest.builder().message_id(message_id).request_body(body).build()
-        data = await self._typed("reply", request, ReplyMessageResponse)
-        return str(data.message_id)
+        body = {"msg_type": msg_type, "content": content, "reply_in_thread": in_thread,
+                "uuid": uuid[:50]}
+        request = Request("POST", "/open-apis/im/v1/messages/:message_id/reply",
+                          {"message_id": message_id}, body=body)
+        return str((await self._typed("reply", request)).get("message_id"))
 
     async def send(self, id_type: str, receive_id: str, msg_type: str, content: str,
                    uuid: str) -> str:
         """A new message to a user (`open_id`) or a chat (`chat_id`); the new message's id."""
-        body = (CreateMessageRequestBody.builder().receive_id(receive_id).msg_type(msg_type)
-                .content(content).uuid(uuid[:50]).build())
-        request = (CreateMessageRequest.builder().receive_id_type(id_type).request_body(body)
-                   .build())
-        data = await self._typed("send", request, CreateMessageResponse)
-        return str(data.message_id)
+        body = {"receive_id": receive_id, "msg_type": msg_type, "content": content, "uuid": uuid[:50]}
+        request = Request("POST", "/open-apis/im/v1/messages", queries={"receive_id_type": id_type},
+                          body=body)
+        return str((await self._typed("send", request)).get("message_id"))
 
     async def patch(self, message_id: str, content: str) -> None:
         """Replace an interactive card message's content."""
-        body = PatchMessageRequestBody.builder().content(content).build()
-        request = PatchMessageRequest.builder().message_id(message_id).request_body(body).build()
-        await self._typed("patch card", request, PatchMessageResponse)
+        request = Request("PATCH", "/open-apis/im/v1/messages/:message_id", {"message_id": message_id},
+                          body={"content": content})
+        await self._typed("patch card", request)
 
     async def create_card(self, card: dict[str, Any]) -> str:
         """A CardKit card entity (JSON 2.0); its card_id."""
-        body = CreateCardRequestBody.builder().type("card_json").data(json.dumps(card)).build()
-        request = CreateCardRequest.builder().request_body(body).build()
-        data = await self._typed("create card", request, CreateCardResponse)
-        return str(data.card_id)
+        request = Request("POST", "/open-apis/cardkit/v1/cards",
+                          body={"type": "card_json", "data": json.dumps(card)})
+        return str((await self._typed("create card", request)).get("card_id"))
 
     async def card_text(self, card_id: str, element_id: str, content: str, sequence: int) -> None:
         """Stream a card element's full text so far (CardKit types on from the common prefix)."""
-        body = (ContentCardElementRequestBody.builder().content(content).sequence(sequence)
-                .uuid(f"{card_id}-{sequence}"[:64]).build())
-        request = (ContentCardElementRequest.builder().card_id(card_id).element_id(element_id)
-                   .request_body(body).build())
-        await self._typed("stream card", request, ContentCardElementResponse)
+        body = {"content": content, "sequence": sequence, "uuid": f"{card_id}-{sequence}"[:64]}
+        request = Request("PUT", "/open-apis/cardkit/v1/cards/:card_id/elements/:element_id/content",
+                          {"card_id": card_id, "element_id": element_id}, body=body)
+        await self._typed("stream card", request)
 
     async def card_settings(self, card_id: str, settings: dict[str, Any], sequence: int) -> None:
         """Change a card entity's settings (ends streaming mode)."""
-        body = SettingsCardRequestBody.builder().settings(json.dumps(settings)).sequence(sequence).build()
-        request = SettingsCardRequest.builder().card_id(card_id).request_body(body).build()
-        await self._typed("card settings", request, SettingsCardResponse)
+        request = Request("PATCH", "/open-apis/cardkit/v1/cards/:card_id/settings", {"card_id": card_id},
+                          body={"settings": json.dumps(settings), "sequence": sequence})
+        await self._typed("card settings", request)
 
     async def _get(self, operation: str, path: str, token: str) -> dict[str, Any]:
         async with self._http.get(self._settings.base_url + path,

@@ -1,25 +1,25 @@
 """Open API requests on the service's shared aiohttp session, and the one answer-to-error mapping.
 
-lark-oapi still builds the typed requests and parses its response models, but its async transport
-(`Transport.aexecute`) opens a new httpx client, and with it an SSL context, for every call: 80% of
-the service's CPU on Feishu messages (docs/benchmarks.md). The same requests go out here instead,
-on `services.http`, whose connections are reused.
+lark-oapi's async transport (`Transport.aexecute`) opens a new httpx client, and with it an SSL
+context, for every call: 80% of the service's CPU on Feishu messages (docs/benchmarks.md). Its
+typed builders only fill in a method, a URI and a JSON body, and importing any of them loads the
+whole SDK (`lark_oapi/__init__.py`: ~140 MB of RSS). So the few requests we send are described
+here (`Request`, checked against the builders' wire shape in tests/test_feishu_transport.py) and
+go out on `services.http`, whose connections are reused.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import quote
 
 import aiohttp
-from lark_oapi.core.json import JSON
 
 from adapters.feishu.errors import FeishuError
-
-R = TypeVar("R")
 
 _PATH_PARAM = re.compile(r":(\w+)")
 JSON_TYPE = "application/json; charset=utf-8"
@@ -45,9 +45,20 @@ def answer(operation: str, status: int, body: bytes) -> dict[str, Any]:
     raise FeishuError(operation, code, str(data.get("msg") or ""))
 
 
-def path_of(request: Any) -> str:
+@dataclass(frozen=True)
+class Request:
+    """One Open API call: method, URI with `:name` path parameters, query and JSON body."""
+
+    method: str
+    uri: str
+    paths: Mapping[str, str] = field(default_factory=dict)
+    queries: Mapping[str, str] = field(default_factory=dict)
+    body: Mapping[str, Any] | None = None
+
+
+def path_of(request: Request) -> str:
     """The request's URI with its `:name` path parameters filled in, each fully percent-encoded."""
-    paths = request.paths or {}
+    paths = request.paths
 
     def fill(match: re.Match[str]) -> str:
         value = paths.get(match[1])
@@ -57,22 +68,22 @@ def path_of(request: Any) -> str:
 
 
 class OpenAPI:
-    """Sends a lark-oapi request object with a tenant token; answers its typed response model."""
+    """Sends a `Request` with a tenant token; answers the answer's `data` object."""
 
     def __init__(self, base_url: str, http: aiohttp.ClientSession) -> None:
         self._base_url = base_url
         self._http = http
 
-    async def send(self, operation: str, request: Any, response_type: Callable[[dict[str, Any]], R],
-                   token: str) -> R:
-        """Execute `request` (method, path, queries, JSON body); FeishuError unless `code` is 0."""
-        headers = {**(request.headers or {}), "Authorization": f"Bearer {token}"}
+    async def send(self, operation: str, request: Request, token: str) -> dict[str, Any]:
+        """Execute `request`; FeishuError unless `code` is 0. A missing `data` is an empty one."""
+        headers = {"Authorization": f"Bearer {token}"}
         data = None
         if request.body is not None:
-            data = JSON.marshal(request.body).encode("utf-8")
+            data = json.dumps(request.body, ensure_ascii=False).encode("utf-8")
             headers["Content-Type"] = JSON_TYPE
-        async with self._http.request(request.http_method.name, self._base_url + path_of(request),
-                                      params=request.queries or None, data=data,
+        async with self._http.request(request.method, self._base_url + path_of(request),
+                                      params=dict(request.queries) or None, data=data,
                                       headers=headers) as response:
             body = await response.read()
-        return response_type(answer(operation, response.status, body))
+        found = answer(operation, response.status, body).get("data")
+        return found if isinstance(found, dict) else {}

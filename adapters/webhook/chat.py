@@ -200,7 +200,9 @@ class ChatEndpoint:
             "X-Accel-Buffering": "no",  # nginx would otherwise hold the stream back
         })
         await response.prepare(request)
-        await self._services.pipeline.handle(incoming, NDJSONReplier(response))
+        replier = NDJSONReplier(response)
+        await self._services.pipeline.handle(incoming, replier)
+        await replier.flushed()
         try:
             await response.write_eof()
         except (ConnectionError, RuntimeError):

@@ -71,15 +71,15 @@ class Delivery:
             log.warning("wechat: storage unavailable, answering without retry coordination: %s", exc)
             return await self._alone(msg, started)
         if arrival.make:
-            self._maker.start(msg, rec.owner)
+            self._maker.start(msg, rec.owner, doc)
             await self._settler.record(msg)
         last = arrival.attempt >= self._s.attempts
         limit = self._s.deadline if last else self._s.hold
         _, doc = await self._until_made(msg, rec, doc, limit - elapsed())
         if elapsed() >= self._s.listens:
             return Served("")  # WeChat stopped listening: nothing to take, a retry comes
-        taken = await self._ledger.take(msg, last, known=doc,
-                                        patience=max(0.0, self._s.listens - elapsed()))
+        taken, doc = await self._ledger.take(msg, last, known=doc,
+                                             patience=max(0.0, self._s.listens - elapsed()))
         if taken.kind == "wait":  # not made yet, and WeChat retries: let it stop listening first
             await asyncio.sleep(max(0.0, self._s.hold - elapsed()))
             return Served("")
@@ -90,10 +90,11 @@ class Delivery:
             return Served(self._s.texts["thinking_push" if self._outbox.hint == ""
                                         else "thinking_handover"])
         first, following = taken.parts[0], (taken.parts[1] if len(taken.parts) > 1 else "")
+        taken_doc = doc
 
         async def after(received: bool) -> None:
             try:
-                await self._ledger.written(msg, received, last)
+                await self._ledger.written(msg, received, last, taken_doc)
             except StorageUnavailable as exc:  # the settling job still delivers it late
                 log.warning("wechat: could not record the passive reply's outcome: %s", exc)
 

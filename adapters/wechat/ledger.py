@@ -69,6 +69,14 @@ class Ledger:
         base = f"wechat:{{{self._scope}{tag(msg)}}}"
         return [f"{base}:msg:{msg.key}", *(f"{base}:{queue}" for queue in queues)]
 
+    def _guess(self, msg: Inbound, record: Doc | None, *queues: str) -> list[Doc] | None:
+        """The documents of a transition without reading them: the record as the caller last saw
+        it, the subscriber's queues most likely absent. A wrong guess costs the swap one more round
+        trip (it fails and answers what is there: `bot.storage.docs.update`), never a wrong write."""
+        if record is None:
+            return None
+        return [record, *(Doc(key, "", None) for key in self._keys(msg, *queues)[1:])]
+
     async def _retrying(self, attempt: Callable[[], Awaitable[T]], patience: float) -> T:
         """`attempt`, retried with backoff for up to `patience` seconds while storage is down."""
         end = asyncio.get_running_loop().time() + patience
@@ -108,12 +116,14 @@ class Ledger:
         return _record(new), new
 
     async def arrive(self, msg: Inbound, token: str, patience: float) -> tuple[Record, Doc, r.Arrival]:
-        """Count a delivery; the arrival says whether this one makes the answer."""
+        """Count a delivery; the arrival says whether this one makes the answer. The record is
+        first guessed absent (most deliveries are a message's first): no read before the swap."""
         def step(rec: Record | None) -> tuple[Record | None, tuple[Record, r.Arrival]]:
             new, arrival = r.arrive(rec, self.clock(), token, self.timing)
             return new, (new, arrival)
 
-        (rec, arrival), doc = await self._apply(msg, step, patience=patience)
+        absent = Doc(self._keys(msg)[0], "", None)
+        (rec, arrival), doc = await self._apply(msg, step, absent, patience=patience)
         return rec, doc, arrival
 
     async def renew(self, msg: Inbound, token: str) -> bool:
@@ -136,8 +146,10 @@ class Ledger:
 
         return (await self._apply(msg, step))[0]
 
-    async def made(self, msg: Inbound, token: str, compose: Compose) -> tuple[Record | None, Doc | None]:
-        """Store the answer, taking over what was handed over for this subscriber (one swap)."""
+    async def made(self, msg: Inbound, token: str, compose: Compose,
+                   known: Doc | None = None) -> tuple[Record | None, Doc | None]:
+        """Store the answer, taking over what was handed over for this subscriber (one swap);
+        `known`: the record as the maker last saw it (then nothing is read first)."""
         def change(docs: Sequence[Doc]) -> tuple[Sequence[str | None] | None, Record | None]:
             handed = _list(docs[1])
             new = r.made(_record(docs[0]), self.clock(), token, compose(handed), self.timing)
@@ -147,21 +159,24 @@ class Ledger:
             return [new.to_json(), _dump(keep)], new
 
         async def attempt() -> tuple[Record | None, list[Doc]]:
-            return await update(self._storage, self._keys(msg, "handover"), change, self._ttls)
+            return await update(self._storage, self._keys(msg, "handover"), change, self._ttls,
+                                self._guess(msg, known, "handover"))
 
         rec, docs = await self._retrying(attempt, self._patience)
         return rec, (docs[0] if rec is not None else None)
 
     async def take(self, msg: Inbound, last: bool, known: Doc | None = None,
-                   patience: float | None = None) -> Take:
-        """The answer for this delivery now (see `record.take`)."""
+                   patience: float | None = None) -> tuple[Take, Doc]:
+        """The answer for this delivery now (see `record.take`), and the record after it."""
         def step(rec: Record | None) -> tuple[Record | None, Take]:
             return r.take(rec, self.clock(), last, self.timing)
 
-        return (await self._apply(msg, step, known, patience))[0]
+        return await self._apply(msg, step, known, patience)
 
-    async def written(self, msg: Inbound, ok: bool, last: bool) -> Record | None:
-        """After the write: served (queueing the rest for 继续 in the same swap) or not."""
+    async def written(self, msg: Inbound, ok: bool, last: bool,
+                      known: Doc | None = None) -> Record | None:
+        """After the write: served (queueing the rest for 继续 in the same swap) or not;
+        `known`: the record as `take` left it (then nothing is read first)."""
         def change(docs: Sequence[Doc]) -> tuple[Sequence[str | None] | None, Record | None]:
             old = _record(docs[0])
             new = r.written(old, ok, last, self._cs)
@@ -172,7 +187,8 @@ class Ledger:
             return [new.to_json(), more], new
 
         async def attempt() -> tuple[Record | None, list[Doc]]:
-            return await update(self._storage, self._keys(msg, "more"), change, self._ttls)
+            return await update(self._storage, self._keys(msg, "more"), change, self._ttls,
+                                self._guess(msg, known, "more"))
 
         return (await self._retrying(attempt, self._patience))[0]
 

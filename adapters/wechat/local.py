@@ -21,6 +21,7 @@ class Run:
     msg: Inbound
     token: str
     made: asyncio.Future[Doc | None]  # the record once the answer is stored; None if not
+    known: Doc | None = None  # the record as the lease was won (the maker's first swap needs no read)
     task: asyncio.Task[None] | None = field(default=None, repr=False)
 
 

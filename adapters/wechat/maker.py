@@ -15,6 +15,7 @@ from adapters.wechat.outbox import Outbox
 from adapters.wechat.parse import Inbound
 from adapters.wechat.produce import Answer
 from bot.errors import StorageUnavailable
+from bot.storage import Doc
 from bot.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
@@ -43,9 +44,11 @@ class Maker:
         self._compose = compose
         self._keeper: asyncio.Task[None] | None = None
 
-    def start(self, msg: Inbound, token: str) -> Run:
-        """Make `msg`'s answer in the background under `token`'s lease (just won)."""
+    def start(self, msg: Inbound, token: str, known: Doc | None = None) -> Run:
+        """Make `msg`'s answer in the background under `token`'s lease (just won; `known`: the
+        record as it was won)."""
         run = self._local.open(msg, token)
+        run.known = known
         run.task = self._tasks.spawn(self._make(run), name="wechat-answer")
         self.keep_alive()
         return run
@@ -60,7 +63,8 @@ class Maker:
         made = None
         try:
             answer = await self._produce(msg)
-            rec, made = await self._ledger.made(msg, token, lambda h: self._compose(answer, h))
+            rec, made = await self._ledger.made(msg, token, lambda h: self._compose(answer, h),
+                                                run.known)
             if rec is None:
                 log.warning("wechat: this instance lost the lease while making an answer; "
                             "the instance that took over answers instead")

@@ -12,16 +12,17 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from typing import Any
+from typing import Any, Literal
 
 from adapters.wechat.ledger import Ledger
 from adapters.wechat.local import Local
 from adapters.wechat.maker import Maker, new_token
 from adapters.wechat.outbox import Outbox
 from adapters.wechat.parse import Inbound
-from adapters.wechat.record import plan
+from adapters.wechat.record import Record, plan
 from bot.errors import StorageUnavailable
 from bot.jobs import JobQueue
+from bot.storage import Doc
 from bot.tasks import TaskOwner
 
 log = logging.getLogger(__name__)
@@ -64,39 +65,47 @@ class Settler:
 
     async def settle(self, msg: Inbound) -> None:
         """Follow the record until nothing is left to deliver."""
+        seen: tuple[Record | None, Doc] | None = None  # the record as the last wait read it
         for _ in range(MAX_STEPS):
             run = self._local.get(msg.key)
             if run is not None and run.task is not None:
                 await asyncio.shield(run.task)  # made here: no need to watch storage meanwhile
-            rec, doc = await self._ledger.read(msg)
+                seen = None
+            rec, doc = seen if seen is not None else await self._ledger.read(msg)
+            seen = None
             now = self._ledger.clock()
             step = plan(rec, now)
             if step.kind == "done":
                 return
             if step.kind == "wait":
                 wait = min(step.until - now, self._ledger.timing.lease) + WAKE_MARGIN
-                try:
-                    await self._ledger.wait_change(msg, doc, wait)
+                try:  # what the wait read on waking (or timing out) is the record now
+                    seen = await self._ledger.wait_change(msg, doc, wait)
                 except StorageUnavailable:  # the read above retries; the job need not fail
                     await asyncio.sleep(min(wait, STORAGE_POLL))
                 continue
-            token = new_token()
-            claimed = await self._ledger.claim(msg, token, step.kind)
-            if claimed is None:
-                continue  # someone else acted first: plan again on what is there now
-            if step.kind == "take_over":
-                log.info("wechat: taking over an answer whose maker stopped renewing its lease")
-                started = self._maker.start(msg, token)
-                assert started.task is not None
-                await asyncio.shield(started.task)
-            else:
-                held = self._local.open(msg, token)
-                self._maker.keep_alive()
-                try:
-                    if step.kind == "deliver_late":
-                        await self._outbox.deliver_late(msg, claimed, token)
-                    else:
-                        await self._outbox.send_rest(msg, claimed, token)
-                finally:
-                    self._local.close(held)
+            await self._act(msg, step.kind)
         log.error("wechat: gave up settling a message after %d steps", MAX_STEPS)
+
+    async def _act(self, msg: Inbound, kind: Literal["take_over", "deliver_late", "send_rest"]) -> None:
+        """Claim the lease for the planned step and do it; nothing when someone acted first
+        (the caller plans again on what is there now)."""
+        token = new_token()
+        claimed = await self._ledger.claim(msg, token, kind)
+        if claimed is None:
+            return
+        if kind == "take_over":
+            log.info("wechat: taking over an answer whose maker stopped renewing its lease")
+            started = self._maker.start(msg, token)
+            assert started.task is not None
+            await asyncio.shield(started.task)
+            return
+        held = self._local.open(msg, token)
+        self._maker.keep_alive()
+        try:
+            if kind == "deliver_late":
+                await self._outbox.deliver_late(msg, claimed, token)
+            else:
+                await self._outbox.send_rest(msg, claimed, token)
+        finally:
+            self._local.close(held)

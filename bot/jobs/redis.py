@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import socket
@@ -22,6 +21,7 @@ import time
 import uuid
 from typing import Any, cast
 
+import orjson
 from redis.exceptions import RedisError, ResponseError
 
 from bot.errors import StorageUnavailable
@@ -108,7 +108,7 @@ class RedisJobs(Runner):
 
     async def enqueue(self, name: str, payload: dict[str, Any]) -> None:
         """XADD; StorageUnavailable when Redis cannot take it."""
-        fields: dict[Any, Any] = {"name": name, "payload": json.dumps(payload, ensure_ascii=False)}
+        fields: dict[Any, Any] = {"name": name, "payload": orjson.dumps(payload).decode()}
         try:
             await self._adds(fields)
         except (RedisError, OSError) as exc:
@@ -209,8 +209,8 @@ class RedisJobs(Runner):
     async def _attempt(self, entry_id: str, fields: dict[str, str]) -> None:
         name = fields.get("name", "")
         try:
-            payload = json.loads(fields.get("payload", "{}"))
-        except json.JSONDecodeError:
+            payload = orjson.loads(fields.get("payload", "{}"))
+        except orjson.JSONDecodeError:
             log.error("job %s has an unreadable payload; dropping it", entry_id)
             payload = None
         beat = asyncio.create_task(self._heartbeat(entry_id), name=f"job-beat-{entry_id}")

@@ -153,7 +153,7 @@ class Storage(Protocol):
         ...
 
     # Hashes and capped streams, for usage counters and the audit trail. Every key of one
-    # `hincr` call must share a `{hash tag}` so the MULTI stays on one Redis Cluster slot.
+    # `hincr` call must share a `{hash tag}` so its script stays on one Redis Cluster slot.
 
     async def hincr(self, updates: Sequence[tuple[str, Mapping[str, int]]], ttl: float) -> None:
         """Increment fields of several hashes in one atomic round trip; each hash expires

@@ -35,17 +35,24 @@ async def update(storage: Storage, keys: Sequence[str], change: Change[T],
     """Apply `change` atomically (each key written with its `ttls` item); returns its result and
     the documents as they are after it.
 
-    `known` saves the first read when the caller just got the documents (a stale copy costs one
-    more round trip, never a wrong write).
+    `known` saves the first read when the caller just got the documents, or can guess them (e.g.
+    `Doc(key, "", None)`: most likely absent): a stale copy costs one more round trip, never a
+    wrong write, because the swap fails and answers what is there. A decision to write nothing
+    is only ever taken on documents storage answered: on `known` ones it reads them first.
     """
     docs = list(known) if known is not None else await storage.read_docs(keys)
+    answered = known is None
     for _ in range(MAX_TRIES):
         values, result = change(docs)
         if values is None:
-            return result, docs
+            if answered:
+                return result, docs
+            docs, answered = await storage.read_docs(keys), True
+            continue
         puts = [Put(doc.key, doc.etag, value, ttl)
                 for doc, value, ttl in zip(docs, values, ttls, strict=True)]
         written, docs = await storage.swap_docs(puts, [new_etag() for _ in puts])
+        answered = True
         if written:
             return result, docs
     raise StorageUnavailable(f"storage: {len(keys)} document(s) changed {MAX_TRIES} times in a row")

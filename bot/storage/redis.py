@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any, cast
+
+import orjson
 
 from bot.storage.base import Doc, Put, Turn
 from bot.storage.batch import Batch
 from bot.storage.connect import Pipe, close, connect, gate_for, parse
-from bot.storage.redis_collections import RedisCollections, guard
+from bot.storage.redis_collections import HINCR, RedisCollections, guard
 from bot.storage.redis_docs import RedisDocs
 from bot.storage.replicas import Replicas
 
@@ -59,6 +60,9 @@ class RedisStorage(RedisCollections):
         # (script=True: on a cluster these go out one by one, bounded by `_op`'s gate.)
         self._appends = Batch(self._redis, script=True, gate=self._gate, add=lambda pipe, call: self._append(
             keys=call[0], args=call[1], client=cast(Any, pipe)))
+        hincr = self._redis.register_script(HINCR)
+        self._hincrs = Batch(self._redis, script=True, gate=self._gate, add=lambda pipe, call: hincr(
+            keys=call[0], args=call[1], client=cast(Any, pipe)))
         self._reads = Batch(self._redis, _queue_conversation, gate=self._gate)
         self._gets = Batch(self._redis, _queue_get, gate=self._gate)
 
@@ -66,7 +70,7 @@ class RedisStorage(RedisCollections):
         self, conversation: str, turns: Sequence[Turn], max_items: int, ttl: float
     ) -> None:
         """RPUSH + LTRIM + PEXPIRE in one script (atomic, no read-modify-write), pipelined."""
-        items = [json.dumps(t, ensure_ascii=False) for t in turns]
+        items = [orjson.dumps(t, option=orjson.OPT_NON_STR_KEYS).decode() for t in turns]
         async with self._op("append_history"):
             await self._appends([self._k("hist", conversation)],
                                 [max_items, int(ttl * 1000), *items])
@@ -81,7 +85,7 @@ class RedisStorage(RedisCollections):
         async with self._op("conversation"):
             prefs, raw = await self._reads(self._k("prefs", conversation),
                                            self._k("hist", conversation))
-        return dict(prefs), [json.loads(item) for item in raw]
+        return dict(prefs), [orjson.loads(item) for item in raw]
 
     async def set_pref(self, conversation: str, name: str, value: str, ttl: float) -> None:
         """HSET one field + PEXPIRE in one MULTI."""

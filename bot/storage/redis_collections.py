@@ -1,6 +1,6 @@
 """Redis sets, hashes and capped streams: the shared collections behind the term list, the
 knowledge index, usage counters and the audit trail. Mixed into `RedisStorage`, whose client,
-key prefix and batched reads they use; every operation is atomic (one command or MULTI)."""
+key prefix and batched reads they use; every operation is atomic (one command, script or MULTI)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,16 @@ from redis.exceptions import RedisError
 from bot.errors import StorageUnavailable
 from bot.storage.batch import Batch
 from bot.storage.connect import Client, Gate
+
+# ARGV: the TTL in ms, then per key its field count and (field, amount) pairs.
+HINCR = (
+    "local i = 2 "
+    "for k = 1, #KEYS do "
+    "local n = tonumber(ARGV[i]) i = i + 1 "
+    "for _ = 1, n do redis.call('HINCRBY', KEYS[k], ARGV[i], ARGV[i + 1]) i = i + 2 end "
+    "redis.call('PEXPIRE', KEYS[k], ARGV[1], 'NX') "
+    "end return 1"
+)
 
 
 @asynccontextmanager
@@ -32,6 +42,7 @@ class RedisCollections:
     _redis: Client
     _prefix: str
     _gets: Batch
+    _hincrs: Batch  # the HINCR script, calls of one loop turn in one pipeline
     _gate: Gate
 
     @asynccontextmanager
@@ -107,14 +118,16 @@ class RedisCollections:
         return int(results[-1])
 
     async def hincr(self, updates: Sequence[tuple[str, Mapping[str, int]]], ttl: float) -> None:
-        """HINCRBY per field + PEXPIRE NX per hash, in one MULTI (the keys share a hash tag)."""
-        px = max(1, int(ttl * 1000))
-        async with self._op("hincr"), self._redis.pipeline(transaction=True) as pipe:
-            for key, fields in updates:
-                for name, amount in fields.items():
-                    pipe.hincrby(self._k("h", key), name, amount)
-                pipe.pexpire(self._k("h", key), px, nx=True)
-            await pipe.execute()
+        """HINCRBY per field + PEXPIRE NX per hash in one script (atomic; the keys share a hash
+        tag), pipelined with the other messages' of this loop turn: one round trip under load,
+        where a MULTI each was a fifth of a WeChat message's CPU (docs/benchmarks.md)."""
+        args: list[Any] = [max(1, int(ttl * 1000))]
+        for _, fields in updates:
+            args.append(len(fields))
+            for name, amount in fields.items():
+                args += [name, amount]
+        async with self._op("hincr"):
+            await self._hincrs([self._k("h", key) for key, _ in updates], args)
 
     async def hread(
         self, reads: Sequence[tuple[str, Sequence[str] | None]]

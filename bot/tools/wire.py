@@ -79,19 +79,23 @@ class StreamedCalls:
         self._calls: dict[int, _Pieces] = {}
 
     def feed(self, deltas: Iterable[Any]) -> None:
-        """Add one chunk's `delta.tool_calls` (the SDK's typed objects)."""
+        """Add one chunk's `delta.tool_calls` (JSON objects; anything else is skipped)."""
         for delta in deltas:
+            if not isinstance(delta, dict):
+                continue
             # Some compatible backends leave out `index` when they send one call at a time.
-            index = delta.index if delta.index is not None else max(self._calls, default=0)
+            index = delta.get("index")
+            if not isinstance(index, int):
+                index = max(self._calls, default=0)
             pieces = self._calls.setdefault(index, _Pieces())
-            if delta.id:
-                pieces.id = delta.id
-            function = delta.function
-            if function is not None:
-                if function.name:
-                    pieces.name += function.name
-                if function.arguments:
-                    pieces.arguments.append(function.arguments)
+            if delta.get("id"):
+                pieces.id = str(delta["id"])
+            function = delta.get("function")
+            if isinstance(function, dict):
+                if function.get("name"):
+                    pieces.name += str(function["name"])
+                if function.get("arguments"):
+                    pieces.arguments.append(str(function["arguments"]))
 
     def text(self) -> str:
         """Every name and argument piece received so far (what the model wrote, for estimates)."""

@@ -1,0 +1,52 @@
+"""Script calls on a real Redis: the SCRIPT EXISTS round trip is paid once, not per pipeline."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+
+from bot.storage import Put, RedisStorage
+
+
+@pytest.fixture
+async def raw(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+async def _exists_calls(raw: aioredis.Redis) -> int:
+    stats = await raw.info("commandstats")
+    return int(stats.get("cmdstat_script|exists", {}).get("calls", 0))
+
+
+async def test_swaps_after_the_first_send_no_script_exists(redis_url: str, raw: aioredis.Redis) -> None:
+    store = RedisStorage(redis_url, prefix=f"scripts-{uuid.uuid4().hex}:")
+    try:
+        before = await _exists_calls(raw)
+        etag = ""
+        for i in range(5):
+            ok, _ = await store.swap_docs([Put("k", etag, f"v{i}", 60)], [f"e{i}"])
+            assert ok
+            etag = f"e{i}"
+        assert await _exists_calls(raw) - before == 1
+    finally:
+        await store.close()
+
+
+async def test_a_swap_after_the_server_forgot_its_scripts_still_runs_once(
+    redis_url: str, raw: aioredis.Redis
+) -> None:
+    store = RedisStorage(redis_url, prefix=f"scripts-{uuid.uuid4().hex}:")
+    try:
+        assert (await store.swap_docs([Put("k", "", "v1", 60)], ["e1"]))[0]
+        await raw.script_flush()  # as after a restart or a fail-over to a server without them
+        ok, _ = await store.swap_docs([Put("k", "e1", "v2", 60)], ["e2"])
+        assert ok
+        assert (await store.read_docs(["k"]))[0].value == "v2"
+        assert not (await store.swap_docs([Put("k", "e1", "v3", 60)], ["e3"]))[0]  # it ran once
+    finally:
+        await store.close()
