@@ -14,6 +14,7 @@ from adapters.wechat.render import plain_text
 from adapters.wechat.settings import TEXTS
 from bot.storage.memory import MemoryStorage
 from tests.conftest import StartService
+from tests.fakes.audio import amr_noise
 from tests.fakes.openai import PNG_B64, FakeOpenAI
 from tests.fakes.wechat import (
     APP_ID,
@@ -26,7 +27,6 @@ from tests.fakes.wechat import (
     text_xml,
     wechat_api,
 )
-from tests.test_multimodal import amr_noise
 
 FAST: dict[str, Any] = {"deadline": 2.0, "hold": 3.0}
 # the pusher (WeChat) gives up after 0.7 s

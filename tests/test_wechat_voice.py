@@ -11,7 +11,7 @@ import pytest
 
 from adapters.wechat.settings import TEXTS
 from tests.conftest import StartService
-from tests.fakes.audio import audio_seconds
+from tests.fakes.audio import amr_noise, audio_seconds
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.wechat import (
     OPENID,
@@ -22,7 +22,6 @@ from tests.fakes.wechat import (
     text_xml,
     wechat_api,
 )
-from tests.test_multimodal import amr_noise
 
 FAST: dict[str, Any] = {"deadline": 3.0, "hold": 4.0}
 # the pusher (WeChat) gives up after 0.7 s
