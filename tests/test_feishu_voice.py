@@ -16,8 +16,7 @@ from tests.conftest import StartService
 from tests.fakes.audio import amr_noise
 from tests.fakes.feishu import FakeFeishu, message_event
 from tests.fakes.openai import PNG_B64, FakeOpenAI
-from tests.test_feishu_media import audio_event, replies
-from tests.test_feishu_messages import final_card_text, send, start
+from tests.feishu_chat import audio_event, final_card_text, replies, send, start
 
 PICTURE = b"\x89PNG the cat"
 

@@ -27,33 +27,12 @@ from tests.fakes.wechat import (
     text_xml,
     wechat_api,
 )
+from tests.markdown_sample import SAMPLE
 
 FAST: dict[str, Any] = {"deadline": 2.0, "hold": 3.0}
 # the pusher (WeChat) gives up after 0.7 s
 TIMING: dict[str, Any] = {"deadline": 0.4, "hold": 1.0, "listens": 0.7}
 WECHAT_WAITS = 0.7
-
-SAMPLE = """# Release notes
-
-Some **bold** words and a [link](https://example.com/docs).
-
-## Steps
-
-1. Install it
-2. Run it
-   - with `--fast`
-   - or slowly
-
-```python
-def hello():
-    return "**not bold**"
-```
-
-| name | value |
-|------|-------|
-| a    | 1     |
-"""
-
 
 @pytest.fixture
 async def api() -> AsyncIterator[FakeWeChatAPI]:
