@@ -28,11 +28,9 @@ from tests.fakes.wechat import (
     wechat_api,
 )
 from tests.markdown_sample import SAMPLE
+from tests.wechat_timing import start_retrying
 
 FAST: dict[str, Any] = {"deadline": 2.0, "hold": 3.0}
-# the pusher (WeChat) gives up after 0.7 s
-TIMING: dict[str, Any] = {"deadline": 0.4, "hold": 1.0, "listens": 0.7}
-WECHAT_WAITS = 0.7
 
 @pytest.fixture
 async def api() -> AsyncIterator[FakeWeChatAPI]:
@@ -66,8 +64,7 @@ async def test_late_image_goes_out_through_customer_service(
     start_service: StartService, api: FakeWeChatAPI
 ) -> None:
     api.upload_latency = 2.0  # past the last attempt's deadline
-    pusher = await start_wechat(start_service, api=api, customer_service=True, **TIMING)
-    pusher.timeout = WECHAT_WAITS
+    pusher = await start_retrying(start_service, api=api, customer_service=True)
     reply, _ = await pusher.push(text_xml("/image a slow fox"))
     sent = await api.wait_sent(1)
     assert reply is not None
@@ -80,8 +77,7 @@ async def test_late_image_without_customer_service_is_announced_by_name_and_sent
     start_service: StartService, api: FakeWeChatAPI
 ) -> None:
     api.upload_latency = 2.0
-    pusher = await start_wechat(start_service, api=api, **TIMING)
-    pusher.timeout = WECHAT_WAITS
+    pusher = await start_retrying(start_service, api=api)
     await pusher.push(text_xml("/image a slow fox", msg_id=1))
     await settle()
     pusher.timeout = 5.0

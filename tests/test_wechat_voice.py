@@ -22,10 +22,9 @@ from tests.fakes.wechat import (
     text_xml,
     wechat_api,
 )
+from tests.wechat_timing import start_retrying
 
 FAST: dict[str, Any] = {"deadline": 3.0, "hold": 4.0}
-# the pusher (WeChat) gives up after 0.7 s
-TIMING: dict[str, Any] = {"deadline": 0.4, "hold": 1.0, "listens": 0.7}
 VOICE = "<MediaId><![CDATA[v1]]></MediaId><Format><![CDATA[amr]]></Format>"
 ANSWER = "🎤 “turn on the lights”\n\nYou said: turn on the lights"
 
@@ -80,8 +79,7 @@ async def test_late_voice_answer_goes_out_through_customer_service_voice_first(
     start_service: StartService, api: FakeWeChatAPI
 ) -> None:
     api.upload_latency = 2.0  # past the last attempt's deadline
-    pusher = await start_wechat(start_service, api=api, customer_service=True, **TIMING)
-    pusher.timeout = 0.7
+    pusher = await start_retrying(start_service, api=api, customer_service=True)
     reply, _ = await pusher.push(message_xml("voice", VOICE))
     sent = await api.wait_sent(2)
     assert reply is not None
@@ -154,8 +152,7 @@ async def test_late_voice_without_customer_service_is_handed_over_and_announced_
     start_service: StartService, api: FakeWeChatAPI
 ) -> None:
     api.upload_latency = 2.0  # past the last attempt's deadline
-    pusher = await start_wechat(start_service, api=api, **TIMING)
-    pusher.timeout = 0.7
+    pusher = await start_retrying(start_service, api=api)
     first, _ = await pusher.push(message_xml("voice", VOICE, msg_id=1))
     await settle()
     pusher.timeout = 5.0
