@@ -4,7 +4,6 @@ when ready in time, otherwise through customer service or 继续, with the text 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -20,7 +19,6 @@ from tests.fakes.wechat import (
     settle,
     start_wechat,
     text_xml,
-    wechat_api,
 )
 from tests.wechat_timing import start_retrying
 
@@ -30,10 +28,10 @@ ANSWER = "🎤 “turn on the lights”\n\nYou said: turn on the lights"
 
 
 @pytest.fixture
-async def api() -> AsyncIterator[FakeWeChatAPI]:
-    async with wechat_api() as fake:
-        fake.media["v1"] = (amr_noise(), "audio/amr")
-        yield fake
+def api(fake_wechat: FakeWeChatAPI) -> FakeWeChatAPI:
+    """The fake WeChat API, serving the voice note `v1`."""
+    fake_wechat.media["v1"] = (amr_noise(), "audio/amr")
+    return fake_wechat
 
 
 async def test_voice_in_time_is_a_passive_voice_reply_and_the_text_follows_by_customer_service(
