@@ -18,6 +18,7 @@ from bot.settings import Settings, load
 from tests.fakes.feishu import FakeFeishu, start_fake
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.server import LoopbackServer
+from tests.fakes.wechat import FakeWeChatAPI, wechat_api
 from tests.redis_proc import RedisProcess
 from tests.redis_topologies import Cluster, SentinelGroup
 
@@ -90,6 +91,13 @@ async def fake_feishu() -> AsyncIterator[FakeFeishu]:
     yield fake
     assert fake.server is not None
     await fake.server.close()
+
+
+@pytest.fixture
+async def fake_wechat() -> AsyncIterator[FakeWeChatAPI]:
+    """The fake WeChat server API on a free port."""
+    async with wechat_api() as api:
+        yield api
 
 
 @pytest.fixture

@@ -146,3 +146,8 @@ async def deliver_wechat(pusher: wechat.WeChatPusher, xml: str, instances: Seque
         if reply is not None:
             return [reply]
     return []
+
+
+def calls_for(fake_openai: FakeOpenAI, text: str) -> int:
+    """LLM calls whose last message is `text`."""
+    return sum(1 for body in fake_openai.chat_calls if body["messages"][-1]["content"] == text)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import AsyncIterator
 from functools import partial
@@ -13,8 +12,8 @@ from playwright.async_api import Browser, Page, expect
 from adapters import webhook
 from bot.usage import Meter, UsageLedger, Who
 from tests.admin_helpers import ADMIN_KEY, admin_get, ask
-from tests.conftest import ROOT, RunningService, StartService, base_config
-from tests.test_web_page_browser import ARTIFACTS, TIMEOUT_MS, browser, chromium
+from tests.browser import TIMEOUT_MS, browser, chromium, save_screenshot
+from tests.conftest import RunningService, StartService, base_config
 
 __all__ = ["browser", "chromium"]  # the fixtures, shared with the chat page's test
 
@@ -143,7 +142,4 @@ async def test_screenshot_of_the_admin_page(page: Page, service: RunningService)
     await expect(page.locator("#audit tbody tr")).to_have_count(2)
     png = await page.screenshot(full_page=True)
     assert len(png) > 10_000
-    ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "admin.png").write_bytes(png)
-    if os.environ.get("UPDATE_DOCS_SCREENSHOT"):
-        (ROOT / "docs" / "screenshots" / "admin.png").write_bytes(png)
+    save_screenshot(png, "admin.png")

@@ -10,9 +10,9 @@ import pytest
 
 from bot.audit import mask
 from tests.admin_helpers import ADMIN_KEY, admin, admin_get, admin_post, ask
+from tests.cli_run import environment, run
 from tests.conftest import RunningService, StartService, base_config
 from tests.fakes.openai import FakeOpenAI
-from tests.test_cli import environment, run
 
 ENV = {"BOT_ADMIN_KEYS": ADMIN_KEY}
 PRIVATE = "call 13812345678 or mail li.lei@example.com, ID 11010519491231002X"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 from pathlib import Path
@@ -11,30 +10,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from tests.cli_run import environment, run
 from tests.conftest import ROOT
 from tests.fakes.openai import FakeOpenAI
 from tests.redis_proc import free_port
-
-
-def environment(fake_openai: FakeOpenAI | None = None, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("OPENAI_", "BOT_", "REDIS_", "WECHAT_", "FEISHU_"))}
-    env["OPENAI_API_KEY"] = "sk-cli-test"
-    if fake_openai is not None:
-        env["OPENAI_BASE_URL"] = fake_openai.url
-    env.update(extra)
-    return env
-
-
-async def run(*args: str, env: dict[str, str], stdin: bytes = b"") -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", *args, cwd=ROOT, env=env,
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(stdin), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
 
 
 async def test_chat_streams_answers_for_each_line_of_stdin(fake_openai: FakeOpenAI) -> None:

@@ -14,7 +14,7 @@ from bot.app import build_app, close_services, create_services
 from bot.settings import load
 from bot.storage.connect import parse
 from tests.conftest import ROOT
-from tests.test_docker_files import SERVE, healthcheck_url, variables_the_code_reads
+from tests.deploy_facts import SERVE, healthcheck_url, variables_the_code_reads
 
 MANIFEST = ROOT / "deploy" / "kubernetes" / "imbot.yaml"
 SENTINEL_COMPOSE = ROOT / "deploy" / "compose-sentinel.yml"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 import shlex
@@ -17,6 +16,7 @@ from bot.app import close_services, create_services, make_adapters
 from bot.cli import _parser
 from bot.settings import load
 from tests.conftest import ROOT
+from tests.deploy_facts import SERVE, healthcheck_url, variables_the_code_reads
 
 # design.md section 3, "Environment variables": the contract deployments rely on.
 DESIGN_VARIABLES = (
@@ -25,7 +25,6 @@ DESIGN_VARIABLES = (
     "WECHAT_CUSTOMER_SERVICE", "WECHAT_API_BASE", "FEISHU_APP_ID", "FEISHU_APP_SECRET",
     "FEISHU_VERIFICATION_TOKEN", "FEISHU_ENCRYPT_KEY", "FEISHU_BASE_URL",
 )
-SERVE = ["python", "-m", "bot", "serve"]
 _ENV_LINE = re.compile(r"^#?\s*([A-Z][A-Z0-9_]*)=(.*)$")
 
 
@@ -61,18 +60,6 @@ def env_example() -> dict[str, str]:
     return found
 
 
-def variables_the_code_reads() -> set[str]:
-    """Every `env="NAME"` passed to the typed config reader in bot/ and adapters/."""
-    names = set()
-    for package in ("bot", "adapters"):
-        for path in (ROOT / package).rglob("*.py"):
-            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                if isinstance(node, ast.Call):
-                    names |= {k.value.value for k in node.keywords if k.arg == "env"
-                              and isinstance(k.value, ast.Constant) and isinstance(k.value.value, str)}
-    return names
-
-
 def compose_interpolations() -> set[str]:
     text = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
     return set(re.findall(r"\$\{([A-Z][A-Z0-9_]*)", text))
@@ -83,12 +70,6 @@ def container_port() -> int:
     bot = compose()["services"]["bot"]
     env = {**{k: v for k, v in env_example().items() if v}, **bot.get("environment", {})}
     return load(ROOT / "config.yaml", {k: str(v) for k, v in env.items()}).server.port
-
-
-def healthcheck_url(command: str) -> str:
-    match = re.search(r"https?://[^'\"\s]+", command)
-    assert match, f"no URL in the health check: {command}"
-    return match.group(0)
 
 
 # ---- Dockerfile ----

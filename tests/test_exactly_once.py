@@ -8,31 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest
 
 from tests.conftest import StartService
 from tests.fakes import wechat
 from tests.fakes.openai import FakeOpenAI
-from tests.fleet import Fleet, deliver_wechat, fleet_config, service_env
+from tests.fleet import Fleet, calls_for, deliver_wechat, fleet_config, service_env
+from tests.wechat_timing import TIMING as WECHAT_TIMING
+from tests.wechat_timing import WECHAT_WAITS
 
-TIMING: dict[str, Any] = {"deadline": 0.4, "hold": 1.0, "listens": 0.7, "lease": 1.0}  # WeChat's 5 s: 0.7 s
-WECHAT_WAITS = 0.7
+TIMING: dict[str, Any] = {**WECHAT_TIMING, "lease": 1.0}  # WeChat's 5 s: 0.7 s
 CLAIM_IDLE = 0.5
 RETRIES_OVER = 4 * TIMING["hold"]  # (attempts + 1) * hold
 QUIET = 2 * (RETRIES_OVER + TIMING["lease"] + 3 * CLAIM_IDLE)  # past every timer, twice
-
-
-@pytest.fixture
-async def fake_wechat() -> AsyncIterator[wechat.FakeWeChatAPI]:
-    async with wechat.wechat_api() as api:
-        yield api
-
-
-def calls_for(fake_openai: FakeOpenAI, text: str) -> int:
-    return sum(1 for body in fake_openai.chat_calls if body["messages"][-1]["content"] == text)
 
 
 def seen(text: str, passive: list[str | None], pushed: list[str]) -> int:

@@ -18,9 +18,9 @@ from tests.fakes.feishu import (
     mention,
     message_event,
     post_event,
-    settle,
 )
 from tests.fakes.openai import FakeOpenAI
+from tests.feishu_chat import send
 
 SALES_APP, SALES_SECRET, SALES_KEY = "cli_sales000000001", "sales-secret", "sales encrypt key"
 GROUP = "oc_group00000000000000000000000001"
@@ -38,14 +38,6 @@ async def start(start_service: StartService, fake: FakeFeishu, **config: Any) ->
     section = {"retry_backoff": 0.01, "card_updates_per_second": 5, **config}
     return await start_service(config=base_config(feishu=section), env=feishu_env(fake),
                                adapters=[feishu.create])
-
-
-async def send(service: RunningService, event: dict[str, Any], key: str = "test key",
-               path: str = "/feishu/events") -> None:
-    body, headers = encrypted_request(event, key=key)
-    status, _ = await post_event(service.http, service.url, body, headers, path=path)
-    assert status == 200
-    await settle(service.services.tasks)
 
 
 def to_sales(service: RunningService, event: dict[str, Any]) -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 from typing import Any
 
 from adapters.feishu.parse import post_images
@@ -12,18 +11,8 @@ from bot.texts import Texts
 from tests.conftest import StartService
 from tests.fakes.feishu import FakeFeishu, message_event
 from tests.fakes.openai import PNG_B64, FakeOpenAI
-from tests.test_feishu_messages import final_card_text, last_user_content, send, start
-from tests.test_wechat_media import SAMPLE
-
-
-def replies(fake: FakeFeishu) -> list[tuple[str, Any]]:
-    """(msg_type, decoded content) of every reply, in order."""
-    return [(c.body["msg_type"], json.loads(c.body["content"])) for c in fake.ops("reply")]
-
-
-def audio_event(message_id: str = "om_voice") -> dict[str, Any]:
-    return message_event(message_type="audio", content={"file_key": "file_v3_voice", "duration": 2000},
-                         message_id=message_id)
+from tests.feishu_chat import audio_event, final_card_text, last_user_content, replies, send, start
+from tests.markdown_sample import SAMPLE
 
 
 def post_with_images(*keys: str) -> dict[str, Any]:

@@ -5,50 +5,24 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from adapters import feishu
 from adapters.feishu.parse import flatten_post
-from tests.conftest import RunningService, StartService, base_config
+from tests.conftest import StartService
 from tests.fakes.feishu import (
     BOT_OPEN_ID,
     USER_OPEN_ID,
     FakeFeishu,
-    encrypted_request,
-    feishu_env,
     mention,
     message_event,
-    post_event,
-    settle,
 )
 from tests.fakes.openai import FakeOpenAI
+from tests.feishu_chat import final_card_text, last_user_content, send, start
 
 OTHER_USER = "ou_other000000000000000000000000002"
 GROUP = "oc_group00000000000000000000000001"
 
 
-async def start(start_service: StartService, fake: FakeFeishu, vision: bool = False,
-                **feishu_config: Any) -> RunningService:
-    config = base_config(feishu={"retry_backoff": 0.01, "card_updates_per_second": 5, **feishu_config},
-                         llm={"vision": vision})
-    return await start_service(config=config, env=feishu_env(fake), adapters=[feishu.create])
-
-
-async def send(service: RunningService, event: dict[str, Any]) -> None:
-    body, headers = encrypted_request(event)
-    status, _ = await post_event(service.http, service.url, body, headers)
-    assert status == 200
-    await settle(service.services.tasks)
-
-
 def bot_mention() -> dict[str, Any]:
     return mention("@_user_1", BOT_OPEN_ID, "imbot")
-
-
-def last_user_content(fake_openai: FakeOpenAI) -> Any:
-    return fake_openai.chat_calls[-1]["messages"][-1]["content"]
-
-
-def final_card_text(fake: FakeFeishu) -> str:
-    return str(fake.ops("card_content")[-1].body["content"])
 
 
 async def test_p2p_message_is_answered_in_a_card(

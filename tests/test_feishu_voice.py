@@ -13,11 +13,10 @@ from adapters.feishu.texts import DEFAULTS
 from bot.media import MP3, convert
 from bot.texts import Texts
 from tests.conftest import StartService
+from tests.fakes.audio import amr_noise
 from tests.fakes.feishu import FakeFeishu, message_event
 from tests.fakes.openai import PNG_B64, FakeOpenAI
-from tests.test_feishu_media import audio_event, replies
-from tests.test_feishu_messages import final_card_text, send, start
-from tests.test_multimodal import amr_noise
+from tests.feishu_chat import audio_event, final_card_text, replies, send, start
 
 PICTURE = b"\x89PNG the cat"
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.cli_run import environment, run
 from tests.documents import write_library
 from tests.fakes.openai import FakeOpenAI
-from tests.test_cli import environment, run
 
 
 def embedded_texts(fake: FakeOpenAI) -> list[str]:

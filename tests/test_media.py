@@ -6,8 +6,7 @@ import pytest
 
 from bot.errors import UpstreamError
 from bot.media import MP3, OPUS, convert, transcribable
-from tests.fakes.audio import audio_seconds, tone
-from tests.test_multimodal import amr_noise
+from tests.fakes.audio import amr_noise, audio_seconds, tone
 
 
 def test_wechat_amr_decodes_to_mp3() -> None:

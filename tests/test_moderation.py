@@ -16,28 +16,13 @@ from bot.texts import DEFAULTS
 from tests.conftest import RunningService, StartService, base_config
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.server import LoopbackServer
-
-TERMS = ["confidential", "敏感词"]
-
-
-def words_file(tmp_path: Path, terms: list[str] = TERMS) -> str:
-    path = tmp_path / "words.txt"
-    path.write_text("# terms the bot must never say\n" + "\n".join(terms) + "\n", encoding="utf-8")
-    return str(path)
+from tests.moderation_words import ask, words_file
 
 
 async def moderated(start_service: StartService, tmp_path: Path, env: dict[str, str] | None = None,
                     **moderation: Any) -> RunningService:
     config = base_config(moderation={"words_file": words_file(tmp_path), **moderation})
     return await start_service(config=config, env=env)
-
-
-async def ask(service: RunningService, text: str, user: str = "alice") -> dict[str, Any]:
-    async with service.http.post(f"{service.url}/api/chat", headers=service.auth(),
-                                 json={"user": user, "text": text}) as response:
-        assert response.status == 200
-        body: dict[str, Any] = await response.json()
-        return body
 
 
 async def stream_lines(service: RunningService, text: str) -> list[dict[str, Any]]:

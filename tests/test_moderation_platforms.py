@@ -13,7 +13,7 @@ from tests.conftest import RunningService, StartService, base_config
 from tests.fakes.feishu import FakeFeishu, encrypted_request, feishu_env, message_event, post_event, settle
 from tests.fakes.openai import FakeOpenAI, call_once
 from tests.fakes.wechat import start_wechat, text_xml
-from tests.test_moderation import words_file
+from tests.moderation_words import words_file
 
 TERM = "confidential"
 FRAGMENTS = {TERM[i:i + 3] for i in range(len(TERM) - 2)}

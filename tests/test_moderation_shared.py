@@ -7,11 +7,11 @@ import asyncio
 import time
 from pathlib import Path
 
+from tests.cli_run import environment, run
 from tests.conftest import RunningService, StartService, base_config
 from tests.fakes.openai import FakeOpenAI
+from tests.moderation_words import ask, words_file
 from tests.redis_proc import free_port
-from tests.test_cli import environment, run
-from tests.test_moderation import ask, words_file
 
 APPLIED_WITHIN = 5.0  # the promise: every instance applies a change this soon
 

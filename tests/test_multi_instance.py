@@ -10,24 +10,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 
 from tests.fakes import feishu, wechat
 from tests.fakes.openai import FakeOpenAI
-from tests.fleet import FeishuServer, Fleet, deliver_wechat, fleet_config, post_feishu, service_env
+from tests.fleet import FeishuServer, Fleet, calls_for, deliver_wechat, fleet_config, post_feishu, service_env
 from tests.fleet import start_feishu as start_fake_feishu
+from tests.wechat_timing import TIMING, WECHAT_WAITS
 
-WECHAT_TIMING: dict[str, Any] = {"deadline": 0.4, "hold": 1.0, "listens": 0.7}
-WECHAT_WAITS = 0.7  # the pusher plays WeChat with its 5 s scaled down
 GRACE = 0.5  # after everything arrived: room for a wrongly repeated call to show up
-
-
-@pytest.fixture
-async def fake_wechat() -> AsyncIterator[wechat.FakeWeChatAPI]:
-    async with wechat.wechat_api() as api:
-        yield api
 
 
 @pytest.fixture
@@ -38,14 +30,9 @@ async def fake_feishu() -> AsyncIterator[FeishuServer]:
     await fake.server.close()
 
 
-def calls_for(fake_openai: FakeOpenAI, text: str) -> int:
-    """LLM calls whose last message is `text`."""
-    return sum(1 for body in fake_openai.chat_calls if body["messages"][-1]["content"] == text)
-
-
 async def two_instances(fleet: Fleet, fake_openai: FakeOpenAI, redis_url: str,
                         wechat_api: str = "", feishu_url: str = "") -> list[object]:
-    config = fleet_config(wechat=WECHAT_TIMING)
+    config = fleet_config(wechat=TIMING)
     env = service_env(fake_openai, redis_url, wechat_api=wechat_api, feishu_url=feishu_url)
     return list(await asyncio.gather(fleet.start("a", config, env), fleet.start("b", config, env)))
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import random
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +13,8 @@ from bot.messages import Attachment, Conversation, Incoming
 from bot.prompts import Presets
 from bot.replier import CollectingReplier
 from tests.conftest import RunningService, StartService, base_config
+from tests.fakes.audio import amr_noise
 from tests.fakes.openai import PNG_B64, FakeOpenAI
-
-
-def amr_noise(frames: int = 50) -> bytes:
-    """A valid AMR-NB file: 12.2 kbit/s frames (header 0x3c + 31 bytes) of random payload."""
-    rng = random.Random(7)
-    return b"#!AMR\n" + b"".join(b"\x3c" + rng.randbytes(31) for _ in range(frames))
 
 
 async def ask(service: RunningService, text: str, user: str = "u") -> tuple[int, Any]:

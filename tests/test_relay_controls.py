@@ -12,7 +12,7 @@ import pytest
 from bot.texts import DEFAULTS
 from tests.conftest import API_KEY, RunningService, StartService, base_config
 from tests.fakes.openai import FakeOpenAI
-from tests.test_moderation import words_file
+from tests.moderation_words import words_file
 
 Client = Callable[..., Coroutine[Any, Any, openai.AsyncOpenAI]]
 

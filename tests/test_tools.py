@@ -17,6 +17,7 @@ import uvicorn
 
 from adapters import feishu, webhook
 from tests import mcp_server
+from tests.cli_run import environment, run
 from tests.conftest import ROOT, RunningService, StartService, base_config
 from tests.fakes.feishu import FakeFeishu, encrypted_request, feishu_env, message_event, post_event, settle
 from tests.fakes.openai import FakeOpenAI, call_once, last_tool_result
@@ -264,8 +265,6 @@ async def test_the_feishu_card_shows_a_status_line_while_a_tool_runs(
 
 
 async def test_check_lists_each_mcp_servers_tools(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
-    from tests.test_cli import environment, run
-
     config = tmp_path / "config.yaml"
     config.write_text(json.dumps({"tools": {"enabled": True, "mcp_servers": [
         stdio(tmp_path, allow=["add", "slow"]),

@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from adapters import webhook
 from bot.texts import DEFAULTS
-from tests.conftest import API_KEY, ROOT, RunningService, StartService, base_config
+from tests.browser import (
+    browser,
+    chromium,
+    enter_key,
+    enter_key_and_wait_for_presets,
+    open_page,
+    page,
+    save_screenshot,
+    send,
+    service,
+)
+from tests.conftest import RunningService, StartService, base_config
 from tests.fakes.openai import FakeOpenAI
 
-CHROMIUM = "/usr/bin/chromium"  # Debian's package; never a downloaded browser build
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-ARTIFACTS = ROOT / "tests" / "artifacts"
-TIMEOUT_MS = 10_000
+__all__ = ["browser", "chromium", "page", "service"]  # the fixtures this module uses
+
 SHOWCASE_ANSWER = (
     "Open it with `with`, then loop over it:\n\n"
     "```python\nwith open(\"notes.txt\", encoding=\"utf-8\") as f:\n"
@@ -28,55 +34,6 @@ SHOWCASE_ANSWER = (
     "See [the tutorial](https://docs.python.org/3/tutorial/inputoutput.html)."
 )
 CODE_ANSWER = "Here is the code:\n\n```python\nprint('hi')\n```\n\nIt **prints** a greeting."
-
-
-@pytest.fixture
-def chromium() -> str:
-    """Debian's Chromium; skipped where it is not installed, unless this is CI."""
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing: .ci/run should have installed Debian's chromium")
-        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
-    return CHROMIUM
-
-
-@pytest.fixture
-async def browser(chromium: str) -> AsyncIterator[Browser]:
-    """Headless Chromium driven by Playwright."""
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=chromium, args=ARGS)
-        yield launched
-        await launched.close()
-
-
-@pytest.fixture
-async def service(start_service: StartService, fake_openai: FakeOpenAI) -> RunningService:
-    """The service with only the webhook adapter; the fake LLM streams in small pieces."""
-    fake_openai.chunk_size = 3
-    fake_openai.latency = 0.05
-    return await start_service(adapters=[webhook.create])
-
-
-@asynccontextmanager
-async def open_page(browser: Browser, service: RunningService) -> AsyncIterator[Page]:
-    """The chat page, freshly loaded, with no key stored yet; page errors fail the test."""
-    context = await browser.new_context(viewport={"width": 900, "height": 640})
-    opened = await context.new_page()
-    opened.set_default_timeout(TIMEOUT_MS)
-    problems: list[str] = []
-    opened.on("pageerror", lambda error: problems.append(str(error)))
-    opened.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
-    await opened.goto(f"{service.url}/")
-    yield opened
-    await context.close()
-    assert not [p for p in problems if "401" not in p], problems  # a refused key logs a 401 itself
-
-
-@pytest.fixture
-async def page(browser: Browser, service: RunningService) -> AsyncIterator[Page]:
-    """The chat page of the plain service."""
-    async with open_page(browser, service) as opened:
-        yield opened
 
 
 @pytest.fixture
@@ -100,22 +57,6 @@ RECORD_RENDERS = """() => {
     }).observe(document.getElementById("messages"),
                {childList: true, subtree: true, characterData: true});
 }"""
-
-
-async def enter_key(page: Page, key: str = API_KEY) -> None:
-    await page.fill("#key", key)
-    await page.click("#save-key")
-    await expect(page.locator("#keybar")).to_be_hidden()
-
-
-async def send(page: Page, text: str) -> None:
-    await page.fill("#input", text)
-    await page.press("#input", "Enter")
-
-
-async def enter_key_and_wait_for_presets(page: Page) -> None:
-    await enter_key(page)
-    await expect(page.locator("#preset option[value=assistant]")).to_have_count(1)
 
 
 async def test_first_visit_asks_for_the_key(page: Page) -> None:
@@ -260,13 +201,4 @@ async def test_screenshot_of_a_conversation(page: Page, fake_openai: FakeOpenAI)
     await expect(page.locator(".msg.bot").last).to_have_text("Done: I have forgotten our conversation.")
     png = await page.screenshot(full_page=True)
     assert len(png) > 10_000
-    save_screenshot(png)
-
-
-def save_screenshot(png: bytes) -> None:
-    """Into the test artefacts; into docs/ only when asked, so a test run leaves the tree clean."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "web-chat.png").write_bytes(png)
-    if os.environ.get("UPDATE_DOCS_SCREENSHOT"):
-        (ROOT / "docs" / "screenshots" / "web-chat.png").write_bytes(png)
-
+    save_screenshot(png, "web-chat.png")

@@ -4,7 +4,6 @@ URLs within a size cap, never SVG or HTML."""
 from __future__ import annotations
 
 import base64
-import os
 import struct
 import zlib
 
@@ -12,17 +11,16 @@ import pytest
 from playwright.async_api import Page, expect
 
 from bot.texts import DEFAULTS
-from tests.conftest import ROOT
-from tests.fakes.openai import FakeOpenAI
-from tests.test_web_page_browser import (
-    ARTIFACTS,
+from tests.browser import (
     browser,
     chromium,
     enter_key_and_wait_for_presets,
     page,
+    save_screenshot,
     send,
     service,
 )
+from tests.fakes.openai import FakeOpenAI
 
 __all__ = ["browser", "chromium", "page", "service"]  # the fixtures this module uses
 
@@ -54,10 +52,7 @@ async def test_image_command_answer_is_shown_as_a_picture(
     await expect(bubble).to_contain_text(DEFAULTS["image_done"])
     assert "base64" not in await bubble.inner_text()  # the picture, not its bytes as text
     png = await page.screenshot(full_page=True)
-    ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "web-image.png").write_bytes(png)
-    if os.environ.get("UPDATE_DOCS_SCREENSHOT"):
-        (ROOT / "docs" / "screenshots" / "web-image.png").write_bytes(png)
+    save_screenshot(png, "web-image.png")
 
 
 @pytest.mark.parametrize("url", [

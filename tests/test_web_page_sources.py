@@ -8,10 +8,10 @@ from playwright.async_api import Browser, expect
 
 from adapters import webhook
 from bot.knowledge.sync import Syncer
+from tests.browser import TIMEOUT_MS, browser, chromium, enter_key, send
 from tests.conftest import StartService, base_config
 from tests.documents import write_library
 from tests.fakes.openai import FakeOpenAI
-from tests.test_web_page_browser import TIMEOUT_MS, browser, chromium, enter_key, send
 
 __all__ = ["browser", "chromium"]  # the fixtures this module uses
 

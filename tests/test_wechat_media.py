@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import pytest
 
 from adapters.wechat.api import WeChatAPI
 from adapters.wechat.render import plain_text
 from adapters.wechat.settings import TEXTS
 from bot.storage.memory import MemoryStorage
 from tests.conftest import StartService
+from tests.fakes.audio import amr_noise
 from tests.fakes.openai import PNG_B64, FakeOpenAI
 from tests.fakes.wechat import (
     APP_ID,
@@ -24,50 +23,20 @@ from tests.fakes.wechat import (
     settle,
     start_wechat,
     text_xml,
-    wechat_api,
 )
-from tests.test_multimodal import amr_noise
+from tests.markdown_sample import SAMPLE
+from tests.wechat_timing import start_retrying
 
 FAST: dict[str, Any] = {"deadline": 2.0, "hold": 3.0}
-# the pusher (WeChat) gives up after 0.7 s
-TIMING: dict[str, Any] = {"deadline": 0.4, "hold": 1.0, "listens": 0.7}
-WECHAT_WAITS = 0.7
-
-SAMPLE = """# Release notes
-
-Some **bold** words and a [link](https://example.com/docs).
-
-## Steps
-
-1. Install it
-2. Run it
-   - with `--fast`
-   - or slowly
-
-```python
-def hello():
-    return "**not bold**"
-```
-
-| name | value |
-|------|-------|
-| a    | 1     |
-"""
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[FakeWeChatAPI]:
-    async with wechat_api() as fake:
-        yield fake
 
 
 async def test_image_in_time_is_a_passive_image_reply_with_the_uploaded_picture(
-    start_service: StartService, api: FakeWeChatAPI, fake_openai: FakeOpenAI
+    start_service: StartService, fake_wechat: FakeWeChatAPI, fake_openai: FakeOpenAI
 ) -> None:
-    pusher = await start_wechat(start_service, api=api, **FAST)
+    pusher = await start_wechat(start_service, api=fake_wechat, **FAST)
     reply, _ = await pusher.push(text_xml("/image a red fox"))
     assert reply is not None
-    [upload] = api.uploads
+    [upload] = fake_wechat.uploads
     assert reply.media_id == upload["media_id"]
     assert (upload["type"], upload["content_type"], upload["data"]) == (
         "image", "image/png", base64.b64decode(PNG_B64))
@@ -75,50 +44,48 @@ async def test_image_in_time_is_a_passive_image_reply_with_the_uploaded_picture(
 
 
 async def test_image_in_safe_mode_is_an_encrypted_image_reply(
-    start_service: StartService, api: FakeWeChatAPI
+    start_service: StartService, fake_wechat: FakeWeChatAPI
 ) -> None:
-    pusher = await start_wechat(start_service, api=api, mode="safe", **FAST)
+    pusher = await start_wechat(start_service, api=fake_wechat, mode="safe", **FAST)
     reply, _ = await pusher.push(text_xml("/画图 一只狐狸"))
     assert reply is not None
-    assert (reply.encrypted, reply.media_id) == (True, api.uploads[0]["media_id"])
+    assert (reply.encrypted, reply.media_id) == (True, fake_wechat.uploads[0]["media_id"])
 
 
 async def test_late_image_goes_out_through_customer_service(
-    start_service: StartService, api: FakeWeChatAPI
+    start_service: StartService, fake_wechat: FakeWeChatAPI
 ) -> None:
-    api.upload_latency = 2.0  # past the last attempt's deadline
-    pusher = await start_wechat(start_service, api=api, customer_service=True, **TIMING)
-    pusher.timeout = WECHAT_WAITS
+    fake_wechat.upload_latency = 2.0  # past the last attempt's deadline
+    pusher = await start_retrying(start_service, api=fake_wechat, customer_service=True)
     reply, _ = await pusher.push(text_xml("/image a slow fox"))
-    sent = await api.wait_sent(1)
+    sent = await fake_wechat.wait_sent(1)
     assert reply is not None
     assert reply.content == TEXTS["thinking_push"]
     assert sent == [{"touser": OPENID, "msgtype": "image",
-                     "image": {"media_id": api.uploads[0]["media_id"]}}]
+                     "image": {"media_id": fake_wechat.uploads[0]["media_id"]}}]
 
 
 async def test_late_image_without_customer_service_is_announced_by_name_and_sent_on_more(
-    start_service: StartService, api: FakeWeChatAPI
+    start_service: StartService, fake_wechat: FakeWeChatAPI
 ) -> None:
-    api.upload_latency = 2.0
-    pusher = await start_wechat(start_service, api=api, **TIMING)
-    pusher.timeout = WECHAT_WAITS
+    fake_wechat.upload_latency = 2.0
+    pusher = await start_retrying(start_service, api=fake_wechat)
     await pusher.push(text_xml("/image a slow fox", msg_id=1))
     await settle()
     pusher.timeout = 5.0
-    api.upload_latency = 0.0
+    fake_wechat.upload_latency = 0.0
     answer, _ = await pusher.push(text_xml("hi", msg_id=2))
     more, _ = await pusher.push(text_xml("继续", msg_id=3))
     assert answer is not None
     assert more is not None
     assert answer.content == f"You said: hi\n\n{TEXTS['picture_hint']}"
-    assert more.media_id == api.uploads[0]["media_id"]
+    assert more.media_id == fake_wechat.uploads[0]["media_id"]
 
 
 async def test_failed_upload_is_a_friendly_text(start_service: StartService,
-                                                api: FakeWeChatAPI) -> None:
-    api.upload_errors.append(40009)
-    pusher = await start_wechat(start_service, api=api, **FAST)
+                                                fake_wechat: FakeWeChatAPI) -> None:
+    fake_wechat.upload_errors.append(40009)
+    pusher = await start_wechat(start_service, api=fake_wechat, **FAST)
     reply, _ = await pusher.push(text_xml("/image a huge fox"))
     assert reply is not None
     assert reply.content == TEXTS["image_failed"]
@@ -131,20 +98,20 @@ async def test_image_without_the_server_api_is_a_friendly_text(start_service: St
     assert reply.content == TEXTS["image_failed"]
 
 
-async def test_upload_with_a_stale_token_is_refreshed_once(api: FakeWeChatAPI) -> None:
+async def test_upload_with_a_stale_token_is_refreshed_once(fake_wechat: FakeWeChatAPI) -> None:
     async with aiohttp.ClientSession() as http:
-        client = WeChatAPI(http, MemoryStorage(), api.url, APP_ID, APP_SECRET)
+        client = WeChatAPI(http, MemoryStorage(), fake_wechat.url, APP_ID, APP_SECRET)
         await client.token()
-        api.expire_tokens()
+        fake_wechat.expire_tokens()
         media_id = await client.upload_image(b"\xff\xd8jpeg", "image/jpeg")
-    assert (media_id, api.uploads[0]["filename"]) == (api.uploads[0]["media_id"], "image.jpg")
+    assert (media_id, fake_wechat.uploads[0]["filename"]) == (fake_wechat.uploads[0]["media_id"], "image.jpg")
 
 
 async def test_amr_voice_is_downloaded_converted_and_transcribed(
-    start_service: StartService, api: FakeWeChatAPI, fake_openai: FakeOpenAI
+    start_service: StartService, fake_wechat: FakeWeChatAPI, fake_openai: FakeOpenAI
 ) -> None:
-    api.media["v1"] = (amr_noise(), "audio/amr")
-    pusher = await start_wechat(start_service, api=api, voice_reply="never", **FAST)
+    fake_wechat.media["v1"] = (amr_noise(), "audio/amr")
+    pusher = await start_wechat(start_service, api=fake_wechat, voice_reply="never", **FAST)
     fields = "<MediaId><![CDATA[v1]]></MediaId><Format><![CDATA[amr]]></Format>"
     reply, _ = await pusher.push(message_xml("voice", fields))
     assert reply is not None

@@ -4,14 +4,13 @@ when ready in time, otherwise through customer service or 继续, with the text 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from adapters.wechat.settings import TEXTS
 from tests.conftest import StartService
-from tests.fakes.audio import audio_seconds
+from tests.fakes.audio import amr_noise, audio_seconds
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.wechat import (
     OPENID,
@@ -20,22 +19,19 @@ from tests.fakes.wechat import (
     settle,
     start_wechat,
     text_xml,
-    wechat_api,
 )
-from tests.test_multimodal import amr_noise
+from tests.wechat_timing import start_retrying
 
 FAST: dict[str, Any] = {"deadline": 3.0, "hold": 4.0}
-# the pusher (WeChat) gives up after 0.7 s
-TIMING: dict[str, Any] = {"deadline": 0.4, "hold": 1.0, "listens": 0.7}
 VOICE = "<MediaId><![CDATA[v1]]></MediaId><Format><![CDATA[amr]]></Format>"
 ANSWER = "🎤 “turn on the lights”\n\nYou said: turn on the lights"
 
 
 @pytest.fixture
-async def api() -> AsyncIterator[FakeWeChatAPI]:
-    async with wechat_api() as fake:
-        fake.media["v1"] = (amr_noise(), "audio/amr")
-        yield fake
+def api(fake_wechat: FakeWeChatAPI) -> FakeWeChatAPI:
+    """The fake WeChat API, serving the voice note `v1`."""
+    fake_wechat.media["v1"] = (amr_noise(), "audio/amr")
+    return fake_wechat
 
 
 async def test_voice_in_time_is_a_passive_voice_reply_and_the_text_follows_by_customer_service(
@@ -81,8 +77,7 @@ async def test_late_voice_answer_goes_out_through_customer_service_voice_first(
     start_service: StartService, api: FakeWeChatAPI
 ) -> None:
     api.upload_latency = 2.0  # past the last attempt's deadline
-    pusher = await start_wechat(start_service, api=api, customer_service=True, **TIMING)
-    pusher.timeout = 0.7
+    pusher = await start_retrying(start_service, api=api, customer_service=True)
     reply, _ = await pusher.push(message_xml("voice", VOICE))
     sent = await api.wait_sent(2)
     assert reply is not None
@@ -155,8 +150,7 @@ async def test_late_voice_without_customer_service_is_handed_over_and_announced_
     start_service: StartService, api: FakeWeChatAPI
 ) -> None:
     api.upload_latency = 2.0  # past the last attempt's deadline
-    pusher = await start_wechat(start_service, api=api, **TIMING)
-    pusher.timeout = 0.7
+    pusher = await start_retrying(start_service, api=api)
     first, _ = await pusher.push(message_xml("voice", VOICE, msg_id=1))
     await settle()
     pusher.timeout = 5.0

@@ -1,9 +1,10 @@
-"""Audio for the fakes, with PyAV: the speech endpoint's tone, and how long a clip plays."""
+"""Audio for the fakes and tests, with PyAV: the speech tone, an AMR voice note, how long a clip plays."""
 
 from __future__ import annotations
 
 import io
 import math
+import random
 from typing import Any
 
 import av
@@ -27,6 +28,12 @@ def tone(seconds: float, response_format: str = "mp3") -> bytes:
             muxer.mux(stream.encode(frame))
         muxer.mux(stream.encode(None))
     return out.getvalue()
+
+
+def amr_noise(frames: int = 50) -> bytes:
+    """A valid AMR-NB file: 12.2 kbit/s frames (header 0x3c + 31 bytes) of random payload."""
+    rng = random.Random(7)
+    return b"#!AMR\n" + b"".join(b"\x3c" + rng.randbytes(31) for _ in range(frames))
 
 
 def audio_seconds(data: bytes) -> float:

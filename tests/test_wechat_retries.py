@@ -1,24 +1,17 @@
-"""The 5-second deadline with short timings: WeChat (the pusher) gives up after 0.7 s and retries.
-
-Attempts start at ~0, ~0.7 and ~1.4 s; the last one is answered "still thinking" at ~1.8 s.
-"""
+"""How a text answer reaches the subscriber across WeChat's timeout and retries: passively on the
+first attempt or a retry, "still thinking" after the last, then customer service or hand-over."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from adapters.wechat.settings import TEXTS
 from tests.conftest import StartService
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.wechat import OPENID, settle, start_wechat, text_xml, wechat_api
-
-TIMING: dict[str, Any] = {"deadline": 0.4, "hold": 1.0, "listens": 0.7}
-WECHAT_WAITS = 0.7
+from tests.wechat_timing import start_retrying
 
 
 async def test_fast_answer_is_passive_on_the_first_attempt(start_service: StartService) -> None:
-    pusher = await start_wechat(start_service, **TIMING)
-    pusher.timeout = WECHAT_WAITS
+    pusher = await start_retrying(start_service)
     reply, attempts = await pusher.push(text_xml("hi"))
     assert reply is not None
     assert reply.content == "You said: hi"
@@ -28,8 +21,7 @@ async def test_fast_answer_is_passive_on_the_first_attempt(start_service: StartS
 async def test_retry_of_the_same_msgid_gets_the_answer(start_service: StartService,
                                                        fake_openai: FakeOpenAI) -> None:
     fake_openai.latency = 1.0
-    pusher = await start_wechat(start_service, **TIMING)
-    pusher.timeout = WECHAT_WAITS
+    pusher = await start_retrying(start_service)
     reply, attempts = await pusher.push(text_xml("slow"))
     assert reply is not None
     assert reply.content == "You said: slow"
@@ -38,8 +30,7 @@ async def test_retry_of_the_same_msgid_gets_the_answer(start_service: StartServi
 
 async def test_retries_cost_one_llm_call(start_service: StartService, fake_openai: FakeOpenAI) -> None:
     fake_openai.latency = 1.0
-    pusher = await start_wechat(start_service, **TIMING)
-    pusher.timeout = WECHAT_WAITS
+    pusher = await start_retrying(start_service)
     await pusher.push(text_xml("slow"))
     await settle()
     assert len(fake_openai.chat_calls) == 1
@@ -50,9 +41,9 @@ async def test_two_instances_on_one_redis_share_one_llm_call(
 ) -> None:
     fake_openai.latency = 1.2
     env = {"REDIS_URL": redis_url}
-    pusher = await start_wechat(start_service, env=env, **TIMING)
-    second = await start_wechat(start_service, env=env, **TIMING)
-    pusher.alternates, pusher.timeout = [second.url], WECHAT_WAITS
+    pusher = await start_retrying(start_service, env=env)
+    second = await start_retrying(start_service, env=env)
+    pusher.alternates = [second.url]
     reply, attempts = await pusher.push(text_xml("shared"))
     await settle()
     assert reply is not None
@@ -63,8 +54,7 @@ async def test_two_instances_on_one_redis_share_one_llm_call(
 async def test_slower_than_all_retries_says_still_thinking(start_service: StartService,
                                                            fake_openai: FakeOpenAI) -> None:
     fake_openai.latency = 2.5
-    pusher = await start_wechat(start_service, **TIMING)
-    pusher.timeout = WECHAT_WAITS
+    pusher = await start_retrying(start_service)
     reply, attempts = await pusher.push(text_xml("very slow"))
     await settle()
     assert reply is not None
@@ -76,8 +66,7 @@ async def test_late_answer_goes_out_through_customer_service(start_service: Star
                                                              fake_openai: FakeOpenAI) -> None:
     fake_openai.latency = 2.5
     async with wechat_api() as api:
-        pusher = await start_wechat(start_service, api=api, customer_service=True, **TIMING)
-        pusher.timeout = WECHAT_WAITS
+        pusher = await start_retrying(start_service, api=api, customer_service=True)
         reply, _ = await pusher.push(text_xml("very slow"))
         sent = await api.wait_sent(1)
     assert reply is not None
@@ -85,34 +74,31 @@ async def test_late_answer_goes_out_through_customer_service(start_service: Star
     assert sent == [{"touser": OPENID, "msgtype": "text", "text": {"content": "You said: very slow"}}]
 
 
-async def test_late_answer_is_handed_over_on_the_next_message_which_is_answered_too(
-    start_service: StartService, fake_openai: FakeOpenAI
-) -> None:
+async def handed_over(start_service: StartService, fake_openai: FakeOpenAI) -> str:
+    """The reply to a quick second question, sent after a first one slower than every retry."""
     fake_openai.latency = 2.5
-    pusher = await start_wechat(start_service, **TIMING)
-    pusher.timeout = WECHAT_WAITS
+    pusher = await start_retrying(start_service)
     await pusher.push(text_xml("first question", msg_id=1))
     await settle()
     fake_openai.latency = 0
     reply, _ = await pusher.push(text_xml("second question", msg_id=2))
     assert reply is not None
     assert reply.content is not None
-    assert "You said: first question" in reply.content
-    assert reply.content.endswith("You said: second question")
+    return reply.content
+
+
+async def test_late_answer_is_handed_over_on_the_next_message_which_is_answered_too(
+    start_service: StartService, fake_openai: FakeOpenAI
+) -> None:
+    content = await handed_over(start_service, fake_openai)
+    assert "You said: first question" in content
+    assert content.endswith("You said: second question")
 
 
 async def test_handed_over_answer_is_marked_as_the_earlier_one(start_service: StartService,
                                                                fake_openai: FakeOpenAI) -> None:
-    fake_openai.latency = 2.5
-    pusher = await start_wechat(start_service, **TIMING)
-    pusher.timeout = WECHAT_WAITS
-    await pusher.push(text_xml("first question", msg_id=1))
-    await settle()
-    fake_openai.latency = 0
-    reply, _ = await pusher.push(text_xml("second question", msg_id=2))
-    assert reply is not None
-    assert reply.content is not None
-    assert reply.content.startswith(TEXTS["earlier_answer"])
+    content = await handed_over(start_service, fake_openai)
+    assert content.startswith(TEXTS["earlier_answer"])
 
 
 async def test_customer_service_failure_falls_back_to_hand_over(start_service: StartService,
@@ -120,8 +106,7 @@ async def test_customer_service_failure_falls_back_to_hand_over(start_service: S
     fake_openai.latency = 2.5
     async with wechat_api() as api:
         api.send_errors.append(45015)
-        pusher = await start_wechat(start_service, api=api, customer_service=True, **TIMING)
-        pusher.timeout = WECHAT_WAITS
+        pusher = await start_retrying(start_service, api=api, customer_service=True)
         await pusher.push(text_xml("very slow", msg_id=1))
         await settle()
         fake_openai.latency = 0
