@@ -2,36 +2,15 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import re
 from pathlib import Path
 
 from aiohttp import web
 
 from adapters.webhook.auth import BearerAuth
+from bot.csp import content_security_policy
 from bot.prompts import Presets
 
 PAGE = Path(__file__).resolve().parent / "static" / "chat.html"
-_INLINE = re.compile(r"<(script|style)>(.*?)</\1>", re.S)
-
-
-def content_security_policy(html: str) -> str:
-    """A CSP allowing exactly the page's own inline script and style (by hash) and same-origin fetches."""
-    hashes: dict[str, list[str]] = {"script": [], "style": []}
-    for tag, body in _INLINE.findall(html):
-        digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
-        hashes[tag].append(f"'sha256-{digest}'")
-    return "; ".join((
-        "default-src 'none'",
-        "script-src " + (" ".join(hashes["script"]) or "'none'"),
-        "style-src " + (" ".join(hashes["style"]) or "'none'"),
-        "connect-src 'self'",
-        "img-src 'self' data:",
-        "base-uri 'none'",
-        "form-action 'none'",
-        "frame-ancestors 'none'",
-    ))
 
 
 class WebPage:
