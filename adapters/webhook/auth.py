@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Sequence
 
 from aiohttp import web
 
+from bot.bearer import matches_any, offered_key
 from bot.config import Secret
 from bot.errors import Forbidden, Unauthorized
 
@@ -21,13 +21,5 @@ class BearerAuth:
         """Raise Unauthorized/Forbidden unless the request carries a configured key."""
         if not self._keys:
             raise Forbidden("this endpoint is disabled: the operator has not set BOT_API_KEYS")
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthorized("missing bearer token: send 'Authorization: Bearer <key>'")
-        # aiohttp keeps undecodable header bytes as surrogates: compare the bytes as sent
-        offered = token.strip().encode("utf-8", "surrogateescape")
-        matched = False
-        for key in self._keys:  # compare with every key, so timing says nothing about which
-            matched |= hmac.compare_digest(offered, key)
-        if not matched:
+        if not matches_any(offered_key(request, "key"), self._keys):
             raise Unauthorized("invalid API key")
