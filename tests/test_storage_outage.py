@@ -78,3 +78,15 @@ async def test_service_recovers_by_itself_when_redis_returns(
     assert roles_and_text == [
         ("user", "first after"), ("assistant", "You said: first after"), ("user", "second after"),
     ]
+
+
+async def test_a_request_with_an_idempotency_key_waits_for_storage_instead_of_running_unclaimed(
+    start_service: StartService, own_redis: RedisProcess, fake_openai: FakeOpenAI
+) -> None:
+    service = await start_service(env={"REDIS_URL": own_redis.url})
+    own_redis.stop()
+    headers = {**service.auth(), "Idempotency-Key": "order-7"}
+    async with service.http.post(f"{service.url}/api/chat", headers=headers,
+                                 json={"user": "u", "text": "once only"}) as response:
+        assert response.status == 503  # the key cannot be honoured now: the client retries it
+    assert fake_openai.chat_calls == []

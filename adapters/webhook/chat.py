@@ -169,15 +169,17 @@ class ChatEndpoint:
             await self._services.jobs.enqueue(ASYNC_JOB, job)
         except StorageUnavailable:
             # Redis is down: still answer, from this instance's memory.
-            self._services.tasks.spawn(self._run_job(job), name=f"webhook-async-{job['id']}")
+            self._services.tasks.spawn(self._run_job(job, fail_open=True),
+                                       name=f"webhook-async-{job['id']}")
         return Stored(202, {"accepted": True, "id": job["id"]})
 
-    async def _run_job(self, job: dict[str, Any]) -> None:
+    async def _run_job(self, job: dict[str, Any], fail_open: bool = False) -> None:
         """Answer and deliver once: the job's own claim (renewed while it runs) stops a re-run,
-        or a second run at once, from posting twice; a run that died is taken over."""
+        or a second run at once, from posting twice; a run that died is taken over. A queued job
+        whose claim cannot be taken (storage down) fails and is retried by the queue."""
         if self._callback is None:
             return
-        async with self._idempotency.claimed("job", job["id"]) as claim:
+        async with self._idempotency.claimed("job", job["id"], fail_open) as claim:
             if isinstance(claim, Stored):
                 return  # delivered already, or being delivered by a live run
             incoming = Incoming(platform=PLATFORM, conversation=Conversation(PLATFORM, job["user"]),

@@ -91,14 +91,21 @@ class Idempotency:
         return result, docs[0]
 
     @contextlib.asynccontextmanager
-    async def claimed(self, scope: str, key: str) -> AsyncIterator[Stored | str]:
+    async def claimed(self, scope: str, key: str,
+                      fail_open: bool = False) -> AsyncIterator[Stored | str]:
         """Yields the first answer to replay (or a 409), or this request's owner token: then the
-        claim is renewed while the body runs, and released if it fails without `finish`."""
+        claim is renewed while the body runs, and released if it fails without `finish`.
+
+        Without storage the key cannot be honoured: StorageUnavailable (the client or the job
+        queue tries again later), or, with `fail_open`, the body runs unclaimed (work that has
+        nowhere else to go: a job kept in memory because storage was down)."""
         token = os.urandom(8).hex()
         try:
             earlier = await self._begin(self._key(scope, key), token)
         except StorageUnavailable:
-            earlier = None  # without storage, serving twice beats serving never
+            if not fail_open:
+                raise
+            earlier = None
         if earlier is not None:
             yield earlier
             return
