@@ -49,15 +49,17 @@ async def service(start_service: StartService, fake_openai: FakeOpenAI) -> Runni
 
 
 @asynccontextmanager
-async def open_page(browser: Browser, service: RunningService) -> AsyncIterator[Page]:
-    """The chat page, freshly loaded, with no key stored yet; page errors fail the test."""
-    context = await browser.new_context(viewport={"width": 900, "height": 640})
+async def open_page(browser: Browser, service: RunningService, path: str = "/",
+                    size: tuple[int, int] = (900, 640)) -> AsyncIterator[Page]:
+    """A page of the service (the chat page by default), freshly loaded, with no key stored yet;
+    page errors (CSP refusals included) fail the test."""
+    context = await browser.new_context(viewport={"width": size[0], "height": size[1]})
     opened = await context.new_page()
     opened.set_default_timeout(TIMEOUT_MS)
     problems: list[str] = []
     opened.on("pageerror", lambda error: problems.append(str(error)))
     opened.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
-    await opened.goto(f"{service.url}/")
+    await opened.goto(f"{service.url}{path}")
     yield opened
     await context.close()
     assert not [p for p in problems if "401" not in p], problems  # a refused key logs a 401 itself

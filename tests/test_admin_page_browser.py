@@ -12,7 +12,7 @@ from playwright.async_api import Browser, Page, expect
 from adapters import webhook
 from bot.usage import Meter, UsageLedger, Who
 from tests.admin_helpers import ADMIN_KEY, admin_get, ask
-from tests.browser import TIMEOUT_MS, browser, chromium, save_screenshot
+from tests.browser import browser, chromium, open_page, save_screenshot
 from tests.conftest import RunningService, StartService, base_config
 
 __all__ = ["browser", "chromium"]  # the fixtures, shared with the chat page's test
@@ -38,16 +38,8 @@ async def service(start_service: StartService) -> RunningService:
 @pytest.fixture
 async def page(browser: Browser, service: RunningService) -> AsyncIterator[Page]:
     """The admin page, freshly loaded; page errors (CSP refusals included) fail the test."""
-    context = await browser.new_context(viewport={"width": 1100, "height": 900})
-    opened = await context.new_page()
-    opened.set_default_timeout(TIMEOUT_MS)
-    problems: list[str] = []
-    opened.on("pageerror", lambda error: problems.append(str(error)))
-    opened.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
-    await opened.goto(f"{service.url}/admin")
-    yield opened
-    await context.close()
-    assert not [p for p in problems if "401" not in p], problems
+    async with open_page(browser, service, "/admin", (1100, 900)) as opened:
+        yield opened
 
 
 async def enter_key(page: Page, key: str = ADMIN_KEY) -> None:
