@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 import openai
 
 from bot.errors import ErrorKind, UpstreamError
+from bot.llm_direct import DirectChat, Failed, Session, sdk_client
 from bot.llm_media import MediaCalls
 from bot.llm_wire import AUTH, Message, answer_of, chat_body, deltas_of, map_error
 from bot.messages import Image
@@ -105,18 +106,15 @@ class OpenAILLM(MediaCalls):
         self._settings = settings
         self._metrics = metrics
         self._slots = asyncio.Semaphore(settings.max_concurrency)
-        self._client = openai.AsyncOpenAI(
-            api_key=settings.api_key.reveal() or "unset",
-            base_url=settings.base_url,
-            # The SDK retries 408/409/429/5xx and connection errors with jittered backoff;
-            # we bound it explicitly instead of relying on its defaults (2 retries, 600 s).
-            max_retries=settings.max_retries,
-            timeout=openai.Timeout(settings.timeout, connect=settings.connect_timeout),
-            http_client=openai.DefaultAioHttpClient(),
-        )
+        http = self._http = Session()
+        self._client = sdk_client(settings, http)
         # The same connection pool without retries: a moderation verdict is wanted within its
         # timeout, and the operator's failure policy (moderation.on_error) decides after that.
         self._moderations = self._client.with_options(max_retries=0).moderations
+        # Chat completions go out directly first (bot/llm_direct.py); the SDK makes the retries
+        # left after a failed one.
+        self._direct = DirectChat(settings, self._client, http)
+        self._after_direct = self._client.with_options(max_retries=max(0, settings.max_retries - 1))
 
     def _body(self, messages: Sequence[Message], model: str | None, temperature: float | None,
               stream: bool) -> dict[str, Any]:
@@ -143,17 +141,28 @@ class OpenAILLM(MediaCalls):
                                 meter.estimate_tokens(answer), estimated=True)
 
     async def _whole(self, body: dict[str, Any]) -> Any:
-        """A non-streaming completion as plain JSON (cast_to=object): building the typed
-        ChatCompletion model cost ~0.2 ms of CPU per call and we read a few fields of it."""
+        """A non-streaming completion as plain JSON: building the typed ChatCompletion model cost
+        ~0.2 ms of CPU per call and we read a few fields of it."""
         started = time.monotonic()
         async with self._slots:
             try:
-                result = await self._client.post(
-                    "/chat/completions", cast_to=object, options=AUTH, body=body)
+                result = await self._attempts(body)
             except openai.OpenAIError as exc:
                 raise map_error(exc) from exc
         self._metrics.llm_latency.labels("whole").observe(time.monotonic() - started)
         return result
+
+    async def _attempts(self, body: dict[str, Any]) -> Any:
+        """The direct attempt, then (when it failed and the SDK would retry) the SDK's retries,
+        after the SDK's own back-off; otherwise the SDK's error for the failure."""
+        try:
+            return await self._direct.post(body)
+        except Failed as failed:
+            if failed.delay is None or self._settings.max_retries == 0:
+                raise failed.error from failed.error.__cause__
+            await asyncio.sleep(failed.delay)
+        return await self._after_direct.post("/chat/completions", cast_to=object, options=AUTH,
+                                             body=body)
 
     async def complete(
         self, messages: Sequence[Message], *, model: str | None = None,
@@ -266,5 +275,6 @@ class OpenAILLM(MediaCalls):
         return embeddings
 
     async def close(self) -> None:
-        """Close the HTTP client."""
+        """Close the HTTP client and its session."""
         await self._client.close()
+        await self._http.close()

@@ -86,6 +86,7 @@ class FakeOpenAI(MediaEndpoints):
     chunk_size: int = 4
     chunk_delay: float = 0.0  # seconds between two SSE deltas (lets throttled card updates show each)
     fail_next: list[int] = field(default_factory=list)  # HTTP statuses for the next requests
+    fail_headers: dict[str, str] = field(default_factory=dict)  # sent with those (Retry-After…)
     midstream_error: str | None = None  # an SSE error event after the first delta
     transcript: str = "turn on the lights"
     refuse_images: bool = False  # images/generations and images/edits refuse (content policy)
@@ -174,7 +175,8 @@ class FakeOpenAI(MediaEndpoints):
             await asyncio.sleep(latency)
         if self.fail_next:
             status = self.fail_next.pop(0)
-            return web.json_response({"error": ERRORS[status]}, status=status)
+            return web.json_response({"error": ERRORS[status]}, status=status,
+                                     headers=self.fail_headers)
         if refusal := self._refusal(body):
             return web.json_response({"error": refusal}, status=400)
         calls = self._calls(body)
