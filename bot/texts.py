@@ -98,8 +98,8 @@ _FORMAT = string.Formatter()
 
 
 def placeholders(template: str) -> set[str]:
-    """The names `template` fills in (`{name.attr}` and `{name[0]}` count as `name`, `{}` as
-    ``); ValueError when it does not parse."""
+    """The names `template` fills in (`{name.attr}` and `{name[0]}` count as `name`, a positional
+    `{}` as the empty name); ValueError when it does not parse."""
     names: set[str] = set()
     for _, field, spec, _ in _FORMAT.parse(template):
         if field is not None:
@@ -118,6 +118,9 @@ class Texts:
         self._layers: tuple[Mapping[str, str], ...] = ()  # a section's and an account's, checked
         self._texts: dict[str, str] = {}
         self._merge()
+
+    def __repr__(self) -> str:  # counts only: an override may hold anything
+        return f"Texts({len(self._texts)} texts, {len(self._overrides)} set under texts:)"
 
     def _merge(self) -> None:
         self._texts = {**self._defaults, **self._overrides}
