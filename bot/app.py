@@ -88,7 +88,8 @@ async def close_services(services: Services, drain_seconds: float = DRAIN_SECOND
 
 def make_adapters(services: Services, factories: Sequence[AdapterFactory]) -> tuple[Adapter, ...]:
     """Instantiate the configured adapters (a factory returns None when its platform is off)."""
-    built = (factory(services) for factory in factories)
+    built = tuple(factory(services) for factory in factories)
+    services.texts.check()  # the root `texts:`, now that every adapter registered its own
     return tuple(adapter for adapter in built if adapter is not None)
 
 

@@ -1,8 +1,21 @@
-"""Every sentence the bot says on its own behalf, overridable under `texts:` in config.yaml."""
+"""Every sentence the bot says on its own behalf, and the one way to say it: `Texts.get`.
+
+Defaults live in code: the core's here, each adapter's own in its `texts.py` (keys prefixed with
+the platform, e.g. `wechat_welcome`), registered by its factory. The operator overrides them in
+config.yaml under the root `texts:` (any text), a platform section's `texts:` and an account's
+(that platform's texts, written without the prefix); the most specific wins. Every override is
+checked at start-up: an unknown key, a placeholder its default does not fill, or a template that
+does not parse is a ConfigError naming the key.
+"""
 
 from __future__ import annotations
 
+import re
+import string
 from collections.abc import Mapping
+
+from bot.config import Section
+from bot.errors import ConfigError
 
 DEFAULTS: dict[str, str] = {
     "help": (
@@ -81,12 +94,114 @@ DEFAULTS: dict[str, str] = {
     "tool_status": "🔧 {tool}…",
 }
 
+_FORMAT = string.Formatter()
+
+
+def placeholders(template: str) -> set[str]:
+    """The names `template` fills in (`{name.attr}` and `{name[0]}` count as `name`, a positional
+    `{}` as the empty name); ValueError when it does not parse."""
+    names: set[str] = set()
+    for _, field, spec, _ in _FORMAT.parse(template):
+        if field is not None:
+            names.add(re.split(r"[.\[]", field, maxsplit=1)[0])
+            names |= placeholders(spec or "")  # a nested field such as {left:>{width}}
+    return names
+
 
 class Texts:
-    """Default texts with the operator's overrides on top."""
+    """The defaults with the operator's overrides on top (account > section > root `texts:`)."""
 
     def __init__(self, overrides: Mapping[str, str] | None = None) -> None:
-        self._texts = {**DEFAULTS, **(overrides or {})}
+        self._defaults: dict[str, str] = dict(DEFAULTS)
+        self._platforms: list[str] = []
+        self._overrides = dict(overrides or {})  # the root `texts:`, checked by `check()`
+        self._layers: tuple[Mapping[str, str], ...] = ()  # a section's and an account's, checked
+        self._texts: dict[str, str] = {}
+        self._merge()
+
+    def __repr__(self) -> str:  # counts only: an override may hold anything
+        return f"Texts({len(self._texts)} texts, {len(self._overrides)} set under texts:)"
+
+    def _merge(self) -> None:
+        self._texts = {**self._defaults, **self._overrides}
+        for layer in self._layers:
+            self._texts.update(layer)
+
+    def register(self, platform: str, defaults: Mapping[str, str]) -> None:
+        """Add an adapter's own texts, each key `platform_...`. Its factory calls this whether or
+        not the platform is configured, so the root `texts:` may name them either way."""
+        stray = sorted(key for key in defaults if not key.startswith(f"{platform}_"))
+        if stray:
+            raise ValueError(f"{platform} texts must start with {platform}_: {', '.join(stray)}")
+        self._defaults.update(defaults)
+        if platform not in self._platforms:
+            self._platforms.append(platform)
+        self._merge()
+
+    def check(self) -> None:
+        """ConfigError for the first root override that is unknown or does not fit its default;
+        called once every adapter has registered its texts."""
+        for key, template in self._overrides.items():
+            self.fit(key, template, f"texts.{key}")
+
+    def overrides(self, s: Section, platform: str) -> dict[str, str]:
+        """The section's `texts:` as checked overrides of `platform`'s own texts; a key is written
+        with or without the prefix (`welcome` or `wechat_welcome`)."""
+        texts = s.section("texts")
+        found = {}
+        for name in texts.names():
+            key = name if name.startswith(f"{platform}_") else f"{platform}_{name}"
+            value, where = texts.raw(name)
+            if value is None:
+                continue  # `welcome:` left empty: the text is not overridden
+            if not self._known(key):
+                hint = " (texts every platform says go under the root texts:)" \
+                    if self._known(name) else ""
+                raise ConfigError(f"{where}: unknown {platform} text{hint}")
+            found[key] = self.fit(key, texts.text(name), where)
+        return found
+
+    def fit(self, key: str, template: str, where: str) -> str:
+        """`template`, when `key` is a text and the template fills only its default's
+        placeholders; ConfigError naming `where` otherwise (never echoing the template)."""
+        if not self._known(key):
+            raise ConfigError(f"{where}: unknown text{self._hint(key)}")
+        default = self._defaults.get(key) or self._defaults[key.rsplit(".", 1)[0]]
+        try:
+            used = placeholders(template)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: not a valid template ({exc}; write {{{{ and }}}} for a "
+                              "literal brace)") from None
+        known = placeholders(default)
+        unknown = sorted(used - known)
+        if unknown:
+            takes = ", ".join(f"{{{name}}}" for name in sorted(known)) or "none"
+            raise ConfigError(f"{where}: unknown placeholder {{{unknown[0]}}} (this text "
+                              f"takes: {takes})")
+        return template
+
+    def _known(self, key: str) -> bool:
+        """A default's key, or `key.lang` of a text looked up by language (one with a default
+        variant, such as `token_quota_user.zh`)."""
+        if key in self._defaults:
+            return True
+        base = key.rsplit(".", 1)[0]
+        return base != key and any(k.startswith(f"{base}.") for k in self._defaults)
+
+    def _hint(self, key: str) -> str:
+        for platform in self._platforms:
+            if f"{platform}_{key}" in self._defaults:
+                return f" (did you mean {platform}.texts.{key}?)"
+        return ""
+
+    def scoped(self, *layers: Mapping[str, str]) -> Texts:
+        """A copy with a section's and an account's checked overrides on top, the last winning."""
+        scoped = Texts(self._overrides)
+        scoped._defaults = dict(self._defaults)
+        scoped._platforms = list(self._platforms)
+        scoped._layers = (*self._layers, *layers)
+        scoped._merge()
+        return scoped
 
     def get(self, key: str, lang: str | None = None, **values: object) -> str:
         """The text for `key` (its `key.lang` variant when there is one), formatted; an unknown
@@ -96,8 +211,4 @@ class Texts:
         try:
             return template.format(**values)
         except (KeyError, IndexError, ValueError):
-            return template  # an operator's override with a bad placeholder still says something
-
-    def has(self, key: str) -> bool:
-        """Whether a text exists for `key`."""
-        return key in self._texts
+            return template  # a caller that passes fewer values than the text names

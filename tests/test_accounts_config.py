@@ -73,8 +73,8 @@ def test_secrets_in_an_account_come_from_variables_in_the_file(tmp_path: Path) -
 def test_an_account_inherits_settings_but_never_credentials(tmp_path: Path) -> None:
     _, shop, news = wechat_accounts(tmp_path, TWO_ACCOUNTS, ENV)
     assert (news.deadline, news.hold) == (2.0, 3.0)  # inherited from `wechat:`
-    assert news.texts["welcome"] == "Hello from the default account"
-    assert shop.texts["welcome"] == "Hello from the shop"  # its own
+    assert news.texts.get("wechat_welcome") == "Hello from the default account"
+    assert shop.texts.get("wechat_welcome") == "Hello from the shop"  # its own
     assert (news.app_id, news.app_secret.reveal()) == ("", "")  # never the default's
 
 

@@ -64,6 +64,16 @@ async def test_bad_config_is_one_line_without_a_traceback(fake_openai: FakeOpenA
     assert err.strip() == "config error: BOT_PORT (server.port): expected an integer, got 'abc'"
 
 
+async def test_check_names_an_unknown_text_as_a_config_error(
+    fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    config = tmp_path / "texts.yaml"
+    config.write_text("texts:\n  reset_dnoe: Forgotten.\n")
+    code, _, err = await run("check", "--config", str(config), env=environment(fake_openai))
+    # checked once the adapters registered their texts: after the start-up log lines
+    assert (code, err.strip().splitlines()[-1]) == (2, "config error: texts.reset_dnoe: unknown text")
+
+
 async def wait_until_serving(http: aiohttp.ClientSession, port: int) -> None:
     for _ in range(600):  # bounded: up to ~60 s for start-up on a loaded machine
         try:

@@ -192,7 +192,7 @@ async def test_streaming_updates_respect_the_rate_bound(fake_feishu: FakeFeishu)
             await card_text(*args, **kwargs)
 
         api.card_text = timed_card_text  # type: ignore[method-assign]
-        replier = CardReplier(api, message, settings, Texts())
+        replier = CardReplier(api, message, settings)
         await replier.started()
         for _ in range(40):  # about a second of tokens
             await replier.delta("tok ")

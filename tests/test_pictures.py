@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from adapters.wechat.settings import TEXTS
+from adapters.wechat.texts import DEFAULTS as TEXTS
 from bot.messages import Attachment, Conversation, Incoming
 from bot.replier import CollectingReplier
 from bot.texts import Texts
@@ -226,5 +226,5 @@ async def test_image_refusal_on_wechat_is_the_friendly_text(
     reply, _ = await pusher.push(text_xml("/image something forbidden"))
     assert reply is not None
     assert reply.content == Texts().get("error_llm_content_filter")
-    assert reply.content != TEXTS["image_failed"]
+    assert reply.content != TEXTS["wechat_image_failed"]
     assert api.uploads == []

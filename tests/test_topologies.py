@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from redis.crc import key_slot
 
-from adapters.wechat.settings import TEXTS
+from adapters.wechat.texts import DEFAULTS as TEXTS
 from tests.fakes import feishu, wechat
 from tests.fakes.openai import FakeOpenAI
 from tests.fleet import FeishuServer, Fleet, deliver_wechat, fleet_config, post_feishu, service_env
@@ -156,7 +156,7 @@ async def test_a_sentinel_failover_under_traffic_is_followed(
     replies = {m: len(fake_feishu.messages_for(m)) for m in ids}
     lost = [t for t, n in seen.items() if n == 0] + [m for m, n in replies.items() if n == 0]
     repeated = [t for t, n in seen.items() if n > 1] + [m for m, n in replies.items() if n > 1]
-    busy = TEXTS["unavailable"]
+    busy = TEXTS["wechat_unavailable"]
     told = {t for t, r in zip(texts, passive, strict=False) if any(x.content == busy for x in r)}
     log.warning("%s: master %d -> %d; %d WeChat and %d Feishu messages; lost %d (told to send "
                 "again: %d), seen twice %d; lost untold: %s", how, old, new, len(texts), len(ids),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapters import wechat
-from adapters.wechat.settings import TEXTS
+from adapters.wechat.texts import DEFAULTS as TEXTS
 from bot.cli import platform_command
 from tests.conftest import StartService
 from tests.fakes.openai import FakeOpenAI
@@ -132,7 +132,7 @@ async def test_an_unmapped_scene_on_subscribe_falls_back_to_the_welcome(
                  "<EventKey><![CDATA[qrscene_other]]></EventKey><Ticket>T</Ticket>")
     reply, _ = await pusher.push(message_xml("event", subscribe))
     assert reply is not None
-    assert reply.content == TEXTS["welcome"]
+    assert reply.content == TEXTS["wechat_welcome"]
 
 
 async def test_a_click_mapped_to_text_gets_that_text_without_the_llm(

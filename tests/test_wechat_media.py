@@ -9,7 +9,7 @@ import aiohttp
 
 from adapters.wechat.api import WeChatAPI
 from adapters.wechat.render import plain_text
-from adapters.wechat.settings import TEXTS
+from adapters.wechat.texts import DEFAULTS as TEXTS
 from bot.storage.memory import MemoryStorage
 from tests.conftest import StartService
 from tests.fakes.audio import amr_noise
@@ -60,7 +60,7 @@ async def test_late_image_goes_out_through_customer_service(
     reply, _ = await pusher.push(text_xml("/image a slow fox"))
     sent = await fake_wechat.wait_sent(1)
     assert reply is not None
-    assert reply.content == TEXTS["thinking_push"]
+    assert reply.content == TEXTS["wechat_thinking_push"]
     assert sent == [{"touser": OPENID, "msgtype": "image",
                      "image": {"media_id": fake_wechat.uploads[0]["media_id"]}}]
 
@@ -78,7 +78,7 @@ async def test_late_image_without_customer_service_is_announced_by_name_and_sent
     more, _ = await pusher.push(text_xml("继续", msg_id=3))
     assert answer is not None
     assert more is not None
-    assert answer.content == f"You said: hi\n\n{TEXTS['picture_hint']}"
+    assert answer.content == f"You said: hi\n\n{TEXTS['wechat_picture_hint']}"
     assert more.media_id == fake_wechat.uploads[0]["media_id"]
 
 
@@ -88,14 +88,14 @@ async def test_failed_upload_is_a_friendly_text(start_service: StartService,
     pusher = await start_wechat(start_service, api=fake_wechat, **FAST)
     reply, _ = await pusher.push(text_xml("/image a huge fox"))
     assert reply is not None
-    assert reply.content == TEXTS["image_failed"]
+    assert reply.content == TEXTS["wechat_image_failed"]
 
 
 async def test_image_without_the_server_api_is_a_friendly_text(start_service: StartService) -> None:
     pusher = await start_wechat(start_service, **FAST)
     reply, _ = await pusher.push(text_xml("/image a fox"))
     assert reply is not None
-    assert reply.content == TEXTS["image_failed"]
+    assert reply.content == TEXTS["wechat_image_failed"]
 
 
 async def test_upload_with_a_stale_token_is_refreshed_once(fake_wechat: FakeWeChatAPI) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from adapters.wechat.parse import inbound
-from adapters.wechat.settings import TEXTS
+from adapters.wechat.texts import DEFAULTS as TEXTS
 from tests.conftest import StartService
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.wechat import message_xml, start_wechat, text_xml, wechat_api
@@ -51,7 +51,7 @@ async def test_long_answer_first_part_fits_the_byte_limit_with_a_continuation_hi
     assert reply is not None
     assert reply.content is not None
     assert len(reply.content.encode("utf-8")) <= 2047
-    assert reply.content.endswith(TEXTS["more_hint"])
+    assert reply.content.endswith(TEXTS["wechat_more_hint"])
 
 
 async def test_continuation_word_serves_the_rest_without_the_llm(
@@ -67,7 +67,7 @@ async def test_continuation_word_serves_the_rest_without_the_llm(
         assert reply is not None
         assert reply.content is not None
         contents.append(reply.content)
-        if not reply.content.endswith(TEXTS["more_hint"]):
+        if not reply.content.endswith(TEXTS["wechat_more_hint"]):
             break
     assert contents[-1].endswith(paragraphs[-1])
     assert len(fake_openai.chat_calls) == 1
@@ -86,7 +86,7 @@ async def test_subscribe_by_qr_code_also_gets_the_welcome(start_service: StartSe
               "<Ticket><![CDATA[T]]></Ticket>")
     reply, _ = await pusher.push(message_xml("event", fields))
     assert reply is not None
-    assert reply.content == TEXTS["welcome"]
+    assert reply.content == TEXTS["wechat_welcome"]
 
 
 @pytest.mark.parametrize("event", ["unsubscribe", "CLICK", "VIEW", "LOCATION", "TEMPLATESENDJOBFINISH"])
@@ -112,7 +112,7 @@ async def test_voice_without_recognition_gets_a_polite_text(start_service: Start
     fields = "<MediaId><![CDATA[m]]></MediaId><Format><![CDATA[amr]]></Format>"
     reply, _ = await pusher.push(message_xml("voice", fields))
     assert reply is not None
-    assert reply.content == TEXTS["voice_unsupported"]
+    assert reply.content == TEXTS["wechat_voice_unsupported"]
 
 
 async def test_voice_without_recognition_is_downloaded_and_transcribed(
@@ -133,7 +133,7 @@ async def test_image_without_vision_gets_a_polite_text(start_service: StartServi
     fields = "<PicUrl><![CDATA[http://pic]]></PicUrl><MediaId><![CDATA[m]]></MediaId>"
     reply, _ = await pusher.push(message_xml("image", fields))
     assert reply is not None
-    assert reply.content == TEXTS["image_unsupported"]
+    assert reply.content == TEXTS["wechat_image_unsupported"]
 
 
 async def test_image_with_vision_sends_the_downloaded_picture_to_the_model(
@@ -160,7 +160,7 @@ async def test_other_message_types_get_a_polite_text(start_service: StartService
     pusher = await start_wechat(start_service, **FAST)
     reply, _ = await pusher.push(message_xml(kind, fields))
     assert reply is not None
-    assert reply.content == TEXTS["unsupported"]
+    assert reply.content == TEXTS["wechat_unsupported"]
 
 
 def test_events_are_keyed_by_sender_and_create_time_not_wechatpys_zero_id() -> None:

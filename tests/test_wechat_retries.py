@@ -3,7 +3,7 @@ first attempt or a retry, "still thinking" after the last, then customer service
 
 from __future__ import annotations
 
-from adapters.wechat.settings import TEXTS
+from adapters.wechat.texts import DEFAULTS as TEXTS
 from tests.conftest import StartService
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.wechat import OPENID, settle, start_wechat, text_xml, wechat_api
@@ -58,7 +58,7 @@ async def test_slower_than_all_retries_says_still_thinking(start_service: StartS
     reply, attempts = await pusher.push(text_xml("very slow"))
     await settle()
     assert reply is not None
-    assert reply.content == TEXTS["thinking_handover"]
+    assert reply.content == TEXTS["wechat_thinking_handover"]
     assert attempts == 3
 
 
@@ -70,7 +70,7 @@ async def test_late_answer_goes_out_through_customer_service(start_service: Star
         reply, _ = await pusher.push(text_xml("very slow"))
         sent = await api.wait_sent(1)
     assert reply is not None
-    assert reply.content == TEXTS["thinking_push"]
+    assert reply.content == TEXTS["wechat_thinking_push"]
     assert sent == [{"touser": OPENID, "msgtype": "text", "text": {"content": "You said: very slow"}}]
 
 
@@ -98,7 +98,7 @@ async def test_late_answer_is_handed_over_on_the_next_message_which_is_answered_
 async def test_handed_over_answer_is_marked_as_the_earlier_one(start_service: StartService,
                                                                fake_openai: FakeOpenAI) -> None:
     content = await handed_over(start_service, fake_openai)
-    assert content.startswith(TEXTS["earlier_answer"])
+    assert content.startswith(TEXTS["wechat_earlier_answer"])
 
 
 async def test_customer_service_failure_falls_back_to_hand_over(start_service: StartService,
@@ -146,7 +146,7 @@ async def test_long_answer_rest_goes_out_through_customer_service(
         sent = await api.wait_sent(2)
     assert reply is not None
     assert reply.content is not None
-    assert not reply.content.endswith(TEXTS["more_hint"])
+    assert not reply.content.endswith(TEXTS["wechat_more_hint"])
     assert all(len(m["text"]["content"].encode()) <= 2047 for m in sent)
 
 

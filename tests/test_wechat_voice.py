@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from adapters.wechat.settings import TEXTS
+from adapters.wechat.texts import DEFAULTS as TEXTS
 from tests.conftest import StartService
 from tests.fakes.audio import amr_noise, audio_seconds
 from tests.fakes.openai import FakeOpenAI
@@ -81,7 +81,7 @@ async def test_late_voice_answer_goes_out_through_customer_service_voice_first(
     reply, _ = await pusher.push(message_xml("voice", VOICE))
     sent = await api.wait_sent(2)
     assert reply is not None
-    assert reply.content == TEXTS["thinking_push"]
+    assert reply.content == TEXTS["wechat_thinking_push"]
     assert sent == [
         {"touser": OPENID, "msgtype": "voice", "voice": {"media_id": api.uploads[0]["media_id"]}},
         {"touser": OPENID, "msgtype": "text", "text": {"content": ANSWER}},
@@ -160,8 +160,8 @@ async def test_late_voice_without_customer_service_is_handed_over_and_announced_
     assert first is not None
     assert answer is not None
     assert more is not None
-    assert first.content == TEXTS["thinking_handover"]
+    assert first.content == TEXTS["wechat_thinking_handover"]
     assert answer.content is not None
     assert ANSWER in answer.content  # the earlier answer's text, in front of the new one
-    assert answer.content.endswith(f"You said: hi\n\n{TEXTS['voice_hint']}")
+    assert answer.content.endswith(f"You said: hi\n\n{TEXTS['wechat_voice_hint']}")
     assert (more.kind, more.media_id) == ("voice", api.uploads[0]["media_id"])

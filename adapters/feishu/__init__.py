@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from adapters.feishu import settings as feishu_settings
+from adapters.feishu.texts import registered
 from bot.platform import Adapter, Services
 
 
 def create(services: Services) -> Adapter | None:
     """Factory for `adapters.ENABLED`; None when no app is configured (FEISHU_APP_ID unset
-    and no `feishu.apps`)."""
-    apps = feishu_settings.read_all(services.settings.section)
+    and no `feishu.apps`). Its texts are registered either way, so the root `texts:` may
+    override them."""
+    registered(services.texts)
+    apps = feishu_settings.read_all(services.settings.section, services.texts)
     if not apps:
         return None
     # lark-oapi takes ~3.5 s to import: only deployments that use Feishu pay for it.

@@ -30,12 +30,10 @@ from adapters.feishu.render import (
     text_content,
 )
 from adapters.feishu.settings import FeishuSettings
-from adapters.feishu.texts import say
 from bot.errors import StorageUnavailable, UpstreamError
 from bot.media import OPUS, convert
 from bot.messages import Audio, Image, Reply, Source
 from bot.storage import Storage
-from bot.texts import Texts
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +48,13 @@ class CardReplier:
 
     streams = True
 
-    def __init__(self, api: FeishuAPI, message: FeishuMessage, settings: FeishuSettings, texts: Texts,
+    def __init__(self, api: FeishuAPI, message: FeishuMessage, settings: FeishuSettings,
                  storage: Storage | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._api = api
         self._storage = storage
         self._message = message
         self._settings = settings
-        self._texts = texts
         self._clock = clock
         self._interval = 1.0 / settings.card_updates_per_second
         self._mode: str | None = None  # "cardkit" | "patch" | None (no card: text at the end)
@@ -78,7 +75,7 @@ class CardReplier:
 
     async def started(self) -> None:
         """Show the thinking card before the model's first token."""
-        thinking = say(self._texts, "feishu_thinking")
+        thinking = self._settings.texts.get("feishu_thinking")
         if self._settings.cardkit:
             if await self._resume_card():
                 return
@@ -177,7 +174,8 @@ class CardReplier:
         wait = self._interval - (self._clock() - self._last_update)
         if wait > 0:
             await asyncio.sleep(wait)
-        shown = await self._update(final if fits else say(self._texts, "feishu_answer_below"))
+        below = self._settings.texts.get("feishu_answer_below")
+        shown = await self._update(final if fits else below)
         if self._mode == "cardkit":
             await self._end_streaming()
         if not (fits and shown):
@@ -196,7 +194,7 @@ class CardReplier:
             await self._reply("image", dumps({"image_key": key}), f"image{index}")
         except FeishuError as exc:
             log.warning("feishu: picture %d not sent: %s", index, exc)
-            failed = text_content(say(self._texts, "feishu_image_failed"))
+            failed = text_content(self._settings.texts.get("feishu_image_failed"))
             with contextlib.suppress(FeishuError):
                 await self._reply("text", failed, f"image{index}-failed")
 

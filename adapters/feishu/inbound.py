@@ -17,7 +17,6 @@ from adapters.feishu.claim import Claims
 from adapters.feishu.errors import FeishuError
 from adapters.feishu.parse import FeishuMessage, mentions_bot, parse_message, text_for_model
 from adapters.feishu.settings import FeishuSettings
-from adapters.feishu.texts import say
 from bot.accounts import DEFAULT
 from bot.errors import StorageUnavailable
 from bot.messages import Attachment, Conversation, Incoming
@@ -107,11 +106,10 @@ class Inbound:
             return
         if message.is_group and not await self._for_us(message, bot_id):
             return
-        replier = CardReplier(self._api, message, self._settings, self._services.texts,
-                              self._services.storage)
+        replier = CardReplier(self._api, message, self._settings, self._services.storage)
         attachments = await self._attachments(message)
         if isinstance(attachments, str):
-            await replier.send_notice(say(self._services.texts, attachments))
+            await replier.send_notice(self._settings.texts.get(attachments))
             return
         await self._services.pipeline.handle(self._incoming(message, bot_id, attachments), replier)
 

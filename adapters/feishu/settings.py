@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from adapters.feishu.texts import PLATFORM, registered
 from bot.accounts import DEFAULT, Profile, entries, profile
 from bot.config import Secret, Section
 from bot.errors import ConfigError
+from bot.texts import Texts
 
 FEISHU = "https://open.feishu.cn"
 OWN = ("app_id", "app_secret", "verification_token", "encrypt_key")
@@ -37,6 +39,7 @@ class FeishuSettings:
     ping_timeout: float = 300.0  # no frame from the long connection this long: it is dead
     reconnect_base: float = 1.0  # first reconnect delay (doubling, jittered)
     reconnect_max: float = 60.0
+    texts: Texts = field(default_factory=registered)  # the app's, its overrides on top
 
     @property
     def path(self) -> str:
@@ -48,20 +51,30 @@ class FeishuSettings:
         return key if self.account == DEFAULT else f"{self.account}/{key}"
 
 
-def read(root: Section) -> FeishuSettings | None:
-    """The `default` app; None when `FEISHU_APP_ID` (or `feishu.app_id`) is unset."""
+def read(root: Section, texts: Texts | None = None) -> FeishuSettings | None:
+    """The `default` app; None when `FEISHU_APP_ID` (or `feishu.app_id`) is unset. `texts` (the
+    core's, this adapter's registered) default to the built-in ones."""
     s = root.section("feishu")
-    return _app(s, DEFAULT) if s.text("app_id", env="FEISHU_APP_ID") else None
+    if not s.text("app_id", env="FEISHU_APP_ID"):
+        return None
+    base = registered() if texts is None else texts
+    return _app(s, DEFAULT, base.scoped(base.overrides(s, PLATFORM)))
 
 
-def read_all(root: Section) -> list[FeishuSettings]:
+def read_all(root: Section, texts: Texts | None = None) -> list[FeishuSettings]:
     """Every app: `default`, then `feishu.apps` (each with its own app_id); empty = off."""
-    found = [_app(entry, ident) for ident, entry in entries(root.section("feishu"), "apps", OWN)]
-    default = read(root)
+    base = registered() if texts is None else texts
+    s = root.section("feishu")
+    section = base.overrides(s, PLATFORM)
+    listed = zip(entries(s, "apps", OWN), s.items("apps"), strict=True)
+    # an app's own `texts:` (not the section's it inherits) overrides the section's
+    found = [_app(entry, ident, base.scoped(section, base.overrides(own, PLATFORM)))
+             for (ident, entry), own in listed]
+    default = read(root, base)
     return [default, *found] if default is not None else found
 
 
-def _app(s: Section, account: str) -> FeishuSettings:
+def _app(s: Section, account: str, texts: Texts) -> FeishuSettings:
     app_id = s.text("app_id", env="FEISHU_APP_ID")
     if not app_id:
         raise ConfigError(f"{s.raw('app_id')[1]}: every app in feishu.apps needs an app_id")
@@ -87,4 +100,5 @@ def _app(s: Section, account: str) -> FeishuSettings:
         ping_timeout=s.number("ping_timeout", 300.0, minimum=0.1),
         reconnect_base=s.number("reconnect_base", 1.0, minimum=0.01),
         reconnect_max=s.number("reconnect_max", 60.0, minimum=0.01),
+        texts=texts,
     )

@@ -1,8 +1,14 @@
-"""Sentences only this adapter says; each can be overridden under `texts:` in config.yaml."""
+"""Sentences only this adapter says, registered with the core's `Texts` by the factory.
+
+The operator overrides them under the root `texts:` (`feishu_thinking`), `feishu.texts:` and an
+app's `texts:` (`thinking`).
+"""
 
 from __future__ import annotations
 
 from bot.texts import Texts
+
+PLATFORM = "feishu"
 
 DEFAULTS: dict[str, str] = {
     "feishu_thinking": "Thinking…",
@@ -15,6 +21,8 @@ DEFAULTS: dict[str, str] = {
 }
 
 
-def say(texts: Texts, key: str) -> str:
-    """The operator's text for `key` when set, else this adapter's default."""
-    return texts.get(key) if texts.has(key) else DEFAULTS[key]
+def registered(texts: Texts | None = None) -> Texts:
+    """`texts` (default: the core's defaults alone) with this adapter's registered."""
+    texts = Texts() if texts is None else texts
+    texts.register(PLATFORM, DEFAULTS)
+    return texts

@@ -21,6 +21,7 @@ from adapters.wechat import settings as wechat_settings
 from adapters.wechat.account import OfficialAccount, record_ttl
 from adapters.wechat.push import WeChatPusher, menu_push
 from adapters.wechat.settings import WeChatSettings
+from adapters.wechat.texts import registered
 from bot.platform import Adapter, Check, ConnectionHealth, Services
 
 __all__ = ["WeChatAdapter", "create", "record_ttl"]
@@ -61,6 +62,8 @@ class WeChatAdapter:
 
 
 def create(services: Services) -> Adapter | None:
-    """Factory for `adapters.ENABLED`: None when no account has a token (WECHAT_TOKEN)."""
-    accounts = wechat_settings.read_all(services.settings.section.section("wechat"))
+    """Factory for `adapters.ENABLED`: None when no account has a token (WECHAT_TOKEN). Its
+    texts are registered either way, so the root `texts:` may override them."""
+    registered(services.texts)
+    accounts = wechat_settings.read_all(services.settings.section.section("wechat"), services.texts)
     return WeChatAdapter(accounts, services) if accounts else None

@@ -87,8 +87,8 @@ class Delivery:
             return Served(None)
         if taken.kind == "placeholder":
             log.info("wechat: answer not ready by the last retry; it will be delivered later")
-            return Served(self._s.texts["thinking_push" if self._outbox.hint == ""
-                                        else "thinking_handover"])
+            return Served(self._s.texts.get("wechat_thinking_push" if self._outbox.hint == ""
+                                            else "wechat_thinking_handover"))
         first, following = taken.parts[0], (taken.parts[1] if len(taken.parts) > 1 else "")
         taken_doc = doc
 
@@ -147,7 +147,7 @@ class Delivery:
         if task in done and task.exception() is None:
             parts = self._compose(task.result(), [])
             return Served(parts[0] if parts else None)
-        return Served(self._s.texts["unavailable"])
+        return Served(self._s.texts.get("wechat_unavailable"))
 
 
 def _since(started: float) -> Callable[[], float]:

@@ -32,7 +32,7 @@ def answer_event(settings: WeChatSettings, msg: Inbound) -> EventAnswer:
     """What this event gets. Unknown events and VIEW (the link opens; WeChat shows nothing we
     send) get no answer."""
     if msg.event in ("subscribe", "subscribe_scan"):
-        return EventAnswer(scene(settings, msg.event_key) or settings.texts["welcome"])
+        return EventAnswer(scene(settings, msg.event_key) or settings.texts.get("wechat_welcome"))
     if msg.event == "scan":
         return EventAnswer(scene(settings, msg.event_key))
     if msg.event == "click":

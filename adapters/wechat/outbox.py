@@ -35,7 +35,7 @@ class Outbox:
     @property
     def hint(self) -> str:
         """The continuation line added to a part when more follow and nothing pushes them."""
-        return "" if self._api else self._s.texts["more_hint"]
+        return "" if self._api else self._s.texts.get("wechat_more_hint")
 
     def with_hint(self, part: str, following: str) -> str:
         """`part`, plus the continuation line naming what waits in storage (`following`, the
@@ -44,9 +44,9 @@ class Outbox:
         if not (following and self.hint) or is_media(part):
             return part
         if image_id(following):
-            return f"{part}\n\n{self._s.texts['picture_hint']}"
+            return f"{part}\n\n{self._s.texts.get('wechat_picture_hint')}"
         if voice_id(following):
-            return f"{part}\n\n{self._s.texts['voice_hint']}"
+            return f"{part}\n\n{self._s.texts.get('wechat_voice_hint')}"
         return f"{part}\n\n{self.hint}"
 
     async def deliver_late(self, msg: Inbound, rec: Record, token: str) -> None:

@@ -45,8 +45,8 @@ def compose(answer: Answer | None, handed: Handed, settings: WeChatSettings,
     earlier_pictures = [p for p in earlier if is_media(p)]
     text = answer.text
     if earlier_text:
-        text = "\n\n".join((settings.texts["earlier_answer"], earlier_text,
-                             settings.texts["new_answer"], text))
+        text = "\n\n".join((settings.texts.get("wechat_earlier_answer"), earlier_text,
+                             settings.texts.get("wechat_new_answer"), text))
     elif answer.pictures and not earlier_pictures:
         text = ""  # the picture is the answer; its caption would be a second message
     reserve = len(hint.encode("utf-8")) + 2 if hint else 0
@@ -75,7 +75,7 @@ class Producer:
             return None
         pictures = await self._pictures.parts(reply.images)
         voices = await self._voices.parts(reply.audio)
-        text = self._s.texts["image_failed"] if reply.images and not pictures else reply.text
+        text = self._s.texts.get("wechat_image_failed") if reply.images and not pictures else reply.text
         return Answer(text, tuple(pictures), tuple(voices))
 
     async def _incoming(self, msg: Inbound) -> Incoming:

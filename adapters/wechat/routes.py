@@ -90,12 +90,12 @@ class Endpoint:
         if msg.kind == "voice":  # no Recognition: download and transcribe when the API is there
             if self._media and msg.media_id:
                 return await self._delivery.answer(msg, started)
-            return Served(texts["voice_unsupported"])
+            return Served(texts.get("wechat_voice_unsupported"))
         if msg.kind == "image":
             if self._vision:
                 return await self._delivery.answer(msg, started)
-            return Served(texts["image_unsupported"])
-        return Served(texts["unsupported"])
+            return Served(texts.get("wechat_image_unsupported"))
+        return Served(texts.get("wechat_unsupported"))
 
     def _body(self, msg: Inbound, served: Served, encrypted: bool, nonce: str) -> str:
         if served.text is None:

@@ -5,35 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from adapters.wechat.texts import PLATFORM, registered
 from bot.accounts import DEFAULT, Profile, entries, profile
 from bot.config import Secret, Section
 from bot.errors import ConfigError
+from bot.texts import Texts
 
 OWN = ("token", "app_id", "app_secret", "encoding_aes_key", "customer_service")
 """An account's credentials: never inherited from the `wechat:` section by a listed account."""
-
-TEXTS: dict[str, str] = {
-    "welcome": "Welcome! Send me a message and I will answer. 欢迎关注，直接发消息即可提问。",
-    "thinking_push": "Still thinking… I will send the answer as soon as it is ready. "
-    "正在思考，答案稍后自动发送。",
-    "thinking_handover": "Still thinking… Send me any message in a moment to get the answer. "
-    "正在思考，稍后发送任意消息即可收到答案。",
-    "earlier_answer": "【Answer to your earlier message 上一条消息的回答】",
-    "new_answer": "【Your new message 本条消息的回答】",
-    "more_hint": "(Reply 继续 or more for the rest 回复“继续”查看后续)",
-    "picture_hint": "(Your picture is ready: reply 继续 to get it 图片已生成，回复“继续”查看)",
-    "voice_hint": "(The spoken answer is ready: reply 继续 to hear it 语音回答已生成，回复“继续”收听)",
-    "unavailable": "Sorry, I am overloaded right now; please send that again in a minute. "
-    "系统繁忙，请稍后重新发送。",
-    "unsupported": "Sorry, I can only read text messages here. 暂时只支持文字消息。",
-    "voice_unsupported": "Sorry, I cannot listen to voice messages yet; please type instead. "
-    "暂时无法识别语音，请发送文字。",
-    "image_failed": "Sorry, I could not send the picture here; please try again later. "
-    "图片发送失败，请稍后再试。",
-    "image_unsupported": "Sorry, I cannot look at pictures here; please describe it in words. "
-    "暂时无法识别图片，请用文字描述。",
-}
-
 
 @dataclass(frozen=True, slots=True)
 class WeChatSettings:
@@ -56,7 +35,7 @@ class WeChatSettings:
     max_reply_bytes: int = 2047
     pending_ttl: float = 48 * 3600.0
     more_words: tuple[str, ...] = ("继续", "more")
-    texts: dict[str, str] = field(default_factory=lambda: dict(TEXTS))
+    texts: Texts = field(default_factory=registered)  # the account's, its overrides on top
     account: str = DEFAULT  # the id in `wechat.accounts`, or `default` (the environment's)
     scenes: dict[str, str] = field(default_factory=dict)  # QR scene key -> text (SCAN, subscribe)
     menu: dict[str, str] = field(default_factory=dict)  # CLICK EventKey -> text or "/command"
@@ -80,29 +59,43 @@ class WeChatSettings:
         return bool(self.app_id and self.app_secret)
 
 
-def read(s: Section) -> WeChatSettings | None:
-    """The `default` account's settings, or None when no token is configured for it."""
-    return _account(s, DEFAULT) if s.text("token", env="WECHAT_TOKEN") else None
+def read(s: Section, texts: Texts | None = None) -> WeChatSettings | None:
+    """The `default` account's settings, or None when no token is configured for it; `texts`
+    (the core's, this adapter's registered) default to the built-in ones."""
+    if not s.text("token", env="WECHAT_TOKEN"):
+        return None
+    base = registered() if texts is None else texts
+    return _account(s, DEFAULT, base.scoped(_texts(base, s)))
 
 
-def read_all(s: Section) -> list[WeChatSettings]:
+def read_all(s: Section, texts: Texts | None = None) -> list[WeChatSettings]:
     """Every account: `default` (environment and the section's own keys), then
     `wechat.accounts` (each needs its own token); empty = the adapter is off."""
-    found = [_account(entry, ident) for ident, entry in entries(s, "accounts", OWN)]
-    default = read(s)
+    base = registered() if texts is None else texts
+    section = _texts(base, s)
+    listed = zip(entries(s, "accounts", OWN), s.items("accounts"), strict=True)
+    # an account's own keys (not what it inherits) override the section's texts
+    found = [_account(entry, ident, base.scoped(section, _texts(base, own)))
+             for (ident, entry), own in listed]
+    default = read(s, base)
     return [default, *found] if default is not None else found
 
 
-def _account(s: Section, account: str) -> WeChatSettings:
+def _texts(base: Texts, s: Section) -> dict[str, str]:
+    """`s.texts`, and `s.welcome`: the older spelling of `texts.welcome`, which it beats."""
+    found = base.overrides(s, PLATFORM)
+    if s.text("welcome"):
+        found["wechat_welcome"] = base.fit("wechat_welcome", s.text("welcome"), s.raw("welcome")[1])
+    return found
+
+
+def _account(s: Section, account: str, texts: Texts) -> WeChatSettings:
     token = s.text("token", env="WECHAT_TOKEN")
     if not token:
         raise ConfigError(f"{s.raw('token')[1]}: every account in wechat.accounts needs a token")
     layout = s.raw("menu_layout")[0]
     if layout is not None and not isinstance(layout, list):
         raise ConfigError(f"{s.raw('menu_layout')[1]}: expected a list of buttons")
-    texts = {**TEXTS, **s.mapping("texts")}
-    if s.text("welcome"):
-        texts["welcome"] = s.text("welcome")
     settings = WeChatSettings(
         token=token,
         app_id=s.text("app_id", env="WECHAT_APP_ID"),
