@@ -7,7 +7,7 @@ from pathlib import Path
 from aiohttp import web
 
 from adapters.webhook.auth import BearerAuth
-from bot.csp import content_security_policy
+from bot.csp import OwnPage
 from bot.prompts import Presets
 
 PAGE = Path(__file__).resolve().parent / "static" / "chat.html"
@@ -19,19 +19,11 @@ class WebPage:
     def __init__(self, presets: Presets, auth: BearerAuth, page: Path = PAGE) -> None:
         self._presets = presets
         self._auth = auth
-        html = page.read_text(encoding="utf-8")  # read once at start-up, not per request
-        self._body = html.encode()
-        self._headers = {
-            "Content-Security-Policy": content_security_policy(html),
-            "X-Content-Type-Options": "nosniff",
-            "Referrer-Policy": "no-referrer",
-            "Cache-Control": "no-cache",
-        }
+        self._page = OwnPage(page.read_text(encoding="utf-8"))
 
     async def page(self, request: web.Request) -> web.Response:
         """The page itself needs no key: it asks the person for one."""
-        return web.Response(body=self._body, content_type="text/html", charset="utf-8",
-                            headers=self._headers)
+        return self._page.response()
 
     async def presets(self, request: web.Request) -> web.Response:
         """`[{"name", "description", "default"}]`, sorted by name."""

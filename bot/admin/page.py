@@ -10,7 +10,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bot.csp import content_security_policy
+from bot.csp import OwnPage
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -28,16 +28,8 @@ class AdminPage:
     """Serves the page; it holds no data and asks for an admin key, so it needs none itself."""
 
     def __init__(self) -> None:
-        html = build_page()  # once at start-up, not per request
-        self._body = html.encode()
-        self._headers = {
-            "Content-Security-Policy": content_security_policy(html),
-            "X-Content-Type-Options": "nosniff",
-            "Referrer-Policy": "no-referrer",
-            "Cache-Control": "no-cache",
-        }
+        self._page = OwnPage(build_page())
 
     async def page(self, request: web.Request) -> web.Response:
         """The page."""
-        return web.Response(body=self._body, content_type="text/html", charset="utf-8",
-                            headers=self._headers)
+        return self._page.response()
