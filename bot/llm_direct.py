@@ -2,28 +2,31 @@
 
 The SDK spends ~0.45 ms of CPU per call building its request (option models, httpx headers and
 URL, the cookie jar) before aiohttp sends it; a WeChat message's whole budget is ~2 ms. So the
-first attempt goes out directly, and only when it fails does the SDK take over: every error the
-caller sees is the SDK's own type, raised by the SDK's own attempt, and the SDK's retries make up
-the rest of the attempts (`max_retries - 1`, after the SDK's first back-off), so a failing call
-makes as many attempts, spaced as before. A deterministic 4xx is sent twice (ours, then the SDK's
-to raise its typed error); nothing else changes.
+first attempt goes out directly, with the SDK's headers and timeouts, and the SDK still decides
+everything else: a failed attempt becomes the SDK's own error (built by the SDK's transport
+exception map and its status-error builder) or, when the SDK would retry, is followed by the
+SDK's back-off and the SDK's own call with the retries left, so a failing call makes as many
+attempts, spaced as before. Streams are decoded by the SDK's SSE decoder.
 """
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import math
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import aiohttp
 import httpx2
 import openai
 import orjson
+from openai._streaming import SSEDecoder
 from openai._vendor.httpx_aiohttp.transport import AiohttpTransport, map_aiohttp_exceptions
 
+from bot.llm_wire import AUTH
 from bot.settings import LLMSettings
 
 # The SDK's back-off before its first retry, and the longest server-directed delay it honours
@@ -78,11 +81,14 @@ def sdk_client(settings: LLMSettings, http: Session) -> openai.AsyncOpenAI:
 
 
 class DirectChat:
-    """One attempt at `POST {base_url}/chat/completions`, as the SDK would send it."""
+    """`POST {base_url}/chat/completions` as the SDK would send it: first directly, then (when
+    that attempt failed and the SDK would retry) through the SDK with the retries left."""
 
     def __init__(self, settings: LLMSettings, client: openai.AsyncOpenAI, http: Session) -> None:
         self._http = http
         self._client = client
+        self._retries = settings.max_retries
+        self._after = client.with_options(max_retries=max(0, settings.max_retries - 1))
         self._url = f"{str(client.base_url).rstrip('/')}/chat/completions"
         headers = {**client.default_headers, **client.auth_headers}
         self._headers = {name: value for name, value in headers.items()
@@ -91,6 +97,79 @@ class DirectChat:
         self._timeout = aiohttp.ClientTimeout(sock_connect=settings.connect_timeout,
                                               sock_read=settings.timeout, connect=settings.timeout)
 
+    async def whole(self, body: dict[str, Any]) -> Any:
+        """The decoded answer (its text when it is not JSON); the SDK's errors."""
+        try:
+            response = await self._open(body)
+        except Failed as failed:
+            await self._after_failure(failed)
+            return await self._after.post("/chat/completions", cast_to=object, options=AUTH,
+                                          body=body)
+        async with response:
+            try:
+                raw = await response.read()
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                error = transport_error(exc, self._url)
+                raise error from error.__cause__
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return raw.decode(errors="replace")
+
+    async def stream(self, body: dict[str, Any]) -> AsyncIterator[Any]:
+        """The decoded chunks of a streamed answer; the SDK's errors (an error event included)."""
+        try:
+            response = await self._open(body)
+        except Failed as failed:
+            await self._after_failure(failed)
+            chunks = await self._after.post("/chat/completions", cast_to=object, options=AUTH,
+                                            body=body, stream=True,
+                                            stream_cls=openai.AsyncStream[object])
+            async for chunk in chunks:
+                yield chunk
+            return
+        async with response:
+            async for chunk in self._events(response):
+                yield chunk
+
+    async def _open(self, body: dict[str, Any]) -> aiohttp.ClientResponse:
+        """The 2xx response, its body unread; Failed otherwise."""
+        try:
+            response = await self._http().post(self._url, data=orjson.dumps(body),
+                                               headers=self._headers, timeout=self._timeout)
+            if response.status < 300:  # redirects were followed, as the SDK does
+                return response
+            async with response:
+                raw = await response.read()
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise Failed(backoff(), transport_error(exc, self._url)) from None
+        raise Failed(retry_delay(response.status, response.headers),
+                     self._status_error(response, raw))
+
+    async def _after_failure(self, failed: Failed) -> None:
+        """Raise the SDK's error when the SDK would not retry; else wait its back-off."""
+        if failed.delay is None or self._retries == 0:
+            raise failed.error from failed.error.__cause__
+        await asyncio.sleep(failed.delay)
+
+    async def _events(self, response: aiohttp.ClientResponse) -> AsyncIterator[Any]:
+        """The stream's data events as JSON, decoded by the SDK's own SSE decoder, until [DONE];
+        an event carrying `error` raises the SDK's APIError, as the SDK's stream does."""
+        request = httpx2.Request("POST", self._url)
+        try:
+            async for event in SSEDecoder().aiter_bytes(response.content.iter_any()):
+                if event.data.startswith("[DONE]"):
+                    await response.read()  # the rest of the body, so the connection is reused
+                    return
+                data = orjson.loads(event.data)
+                if isinstance(data, dict) and data.get("error"):
+                    raise openai.APIError(_stream_message(data["error"]), request,
+                                          body=data["error"])
+                yield data
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            error = transport_error(exc, self._url)
+            raise error from error.__cause__
+
     def _status_error(self, response: aiohttp.ClientResponse, raw: bytes) -> openai.APIError:
         """The SDK's own error for an error answer, made by the SDK from the same response."""
         request = httpx2.Request("POST", self._url)
@@ -98,21 +177,11 @@ class DirectChat:
                                  request=request)
         return self._client._make_status_error_from_response(answer)
 
-    async def post(self, body: dict[str, Any]) -> Any:
-        """The decoded 2xx body (its text when it is not JSON), or Failed."""
-        try:
-            async with self._http().post(self._url, data=orjson.dumps(body), headers=self._headers,
-                                       timeout=self._timeout) as response:  # follows redirects as the SDK
-                raw = await response.read()
-                if response.status >= 300:
-                    raise Failed(retry_delay(response.status, response.headers),
-                                 self._status_error(response, raw))
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            raise Failed(backoff(), transport_error(exc, self._url)) from None
-        try:
-            return orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return raw.decode(errors="replace")
+
+def _stream_message(error: Any) -> str:
+    """The SDK's message for an error event: its `message`, else a generic one."""
+    message = error.get("message") if isinstance(error, dict) else None
+    return message if isinstance(message, str) and message else "An error occurred during streaming"
 
 
 def transport_error(exc: Exception, url: str) -> openai.APIError:

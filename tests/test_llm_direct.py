@@ -162,3 +162,40 @@ async def test_without_retries_an_unreachable_endpoint_is_llm_unreachable() -> N
         await client.complete(MESSAGES)
     await client.close()
     assert caught.value.kind == "llm_unreachable"
+
+
+async def stream_text(client: OpenAILLM) -> str:
+    return "".join([delta async for delta in client.stream(MESSAGES)])
+
+
+async def test_a_stream_is_one_request(llm: OpenAILLM, fake_openai: FakeOpenAI) -> None:
+    assert await stream_text(llm) == "You said: hi"
+    assert len(fake_openai.chat_calls) == 1
+
+
+async def test_a_stream_that_fails_to_start_is_retried_by_the_sdk(
+    llm: OpenAILLM, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.fail_next = [503]
+    assert await stream_text(llm) == "You said: hi"
+    assert len(fake_openai.chat_calls) == 2
+
+
+async def test_a_stream_that_keeps_failing_makes_as_many_attempts_as_the_sdk(
+    llm: OpenAILLM, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.fail_next = [500] * 5
+    with pytest.raises(UpstreamError) as caught:
+        await stream_text(llm)
+    assert caught.value.kind == "llm_server"
+    assert len(fake_openai.chat_calls) == 3
+
+
+async def test_an_error_event_in_the_stream_is_llm_server(
+    llm: OpenAILLM, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.midstream_error = "The server had an error while processing your request."
+    with pytest.raises(UpstreamError) as caught:
+        await stream_text(llm)
+    assert caught.value.kind == "llm_server"
+    assert len(fake_openai.chat_calls) == 1  # a stream that began is never retried
