@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Protocol
 from aiohttp import ClientSession, web
 
 from bot.accounts import Accounts
+from bot.config import Section
 from bot.jobs import JobQueue
 from bot.messages import Image, Reply, Source
 from bot.metrics import Metrics
@@ -94,6 +95,11 @@ class Services:
     mcp: McpHub | None = None
     accounts: Accounts = field(default_factory=Accounts)  # per-account defaults and keywords
     pushers: dict[str, Pusher] = field(default_factory=dict)  # platform -> its push (/api/send)
+
+    @property
+    def config(self) -> Section:
+        """The whole configuration: each adapter's `create` reads its own section from it."""
+        return self.settings.section
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,7 +103,8 @@ class ModerationSettings:
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Everything the core needs; adapters read their own sections from `section`."""
+    """Everything the core needs; adapters read their own sections from `section` (handed to
+    them as `Services.config`)."""
 
     section: Section
     server: ServerSettings
@@ -115,7 +116,6 @@ class Settings:
     max_input_chars: int
     prompts_dir: Path
     default_prompt: str
-    api_keys: tuple[Secret, ...]
     texts: Mapping[str, str]
     log_level: str
     knowledge: KnowledgeSettings = field(default_factory=KnowledgeSettings)
@@ -225,7 +225,6 @@ def from_section(root: Section) -> Settings:
         max_input_chars=root.section("input").integer("max_chars", 4000, minimum=1),
         prompts_dir=Path(prompts.text("dir", "prompts")),
         default_prompt=prompts.text("default", "assistant"),
-        api_keys=tuple(Secret(k) for k in root.section("api").strings("keys", env="BOT_API_KEYS")),
         texts=root.mapping("texts"),
         log_level=root.section("log").choice(
             "level", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR"), env="BOT_LOG_LEVEL"

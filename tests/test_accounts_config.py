@@ -92,7 +92,7 @@ def test_only_listed_accounts_are_enough_to_turn_the_adapter_on(tmp_path: Path) 
 
 def test_feishu_apps_have_their_own_mode_and_inherit_the_rest(tmp_path: Path) -> None:
     settings = load(write(tmp_path, TWO_ACCOUNTS), env=ENV)
-    default, sales = feishu_settings.read_all(settings.section)
+    default, sales = feishu_settings.read_all(settings.section.section("feishu"))
     assert (default.path, sales.path) == ("/feishu/events", "/feishu/sales/events")
     assert (default.mode, sales.mode) == ("webhook", "websocket")
     assert sales.thread_history is False  # inherited

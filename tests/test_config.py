@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from adapters.webhook import settings as webhook_settings
 from bot.config import Secret
 from bot.errors import ConfigError
 from bot.settings import load
@@ -39,8 +40,9 @@ def test_variables_are_interpolated_inside_strings(tmp_path: Path) -> None:
 
 
 def test_api_keys_come_comma_separated_from_the_environment(tmp_path: Path) -> None:
-    settings = load(write(tmp_path, ""), env={"BOT_API_KEYS": "a, b,,c"})
-    assert [k.reveal() for k in settings.api_keys] == ["a", "b", "c"]
+    config = load(write(tmp_path, ""), env={"BOT_API_KEYS": "a, b,,c"}).section
+    webhook = webhook_settings.read(config.section("api"), config.section("relay"))
+    assert [k.reveal() for k in webhook.keys] == ["a", "b", "c"]
 
 
 def test_secrets_are_masked_in_reprs(tmp_path: Path) -> None:

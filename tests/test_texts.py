@@ -41,7 +41,8 @@ def wechat_accounts(tmp_path: Path, text: str) -> list[wechat_settings.WeChatSet
 
 def feishu_apps(tmp_path: Path, text: str) -> list[feishu_settings.FeishuSettings]:
     settings = load(write(tmp_path, text), env={})
-    return feishu_settings.read_all(settings.section, feishu_texts.registered(Texts(settings.texts)))
+    return feishu_settings.read_all(settings.section.section("feishu"),
+                                    feishu_texts.registered(Texts(settings.texts)))
 
 
 SHOP = "wechat:\n  token: t\n  accounts:\n    - {id: shop, token: s}\n"

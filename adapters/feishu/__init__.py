@@ -12,7 +12,7 @@ def create(services: Services) -> Adapter | None:
     and no `feishu.apps`). Its texts are registered either way, so the root `texts:` may
     override them."""
     registered(services.texts)
-    apps = feishu_settings.read_all(services.settings.section, services.texts)
+    apps = feishu_settings.read_all(services.config.section("feishu"), services.texts)
     if not apps:
         return None
     # lark-oapi takes ~3.5 s to import: only deployments that use Feishu pay for it.

@@ -51,26 +51,24 @@ class FeishuSettings:
         return key if self.account == DEFAULT else f"{self.account}/{key}"
 
 
-def read(root: Section, texts: Texts | None = None) -> FeishuSettings | None:
+def read(s: Section, texts: Texts | None = None) -> FeishuSettings | None:
     """The `default` app; None when `FEISHU_APP_ID` (or `feishu.app_id`) is unset. `texts` (the
     core's, this adapter's registered) default to the built-in ones."""
-    s = root.section("feishu")
     if not s.text("app_id", env="FEISHU_APP_ID"):
         return None
     base = registered() if texts is None else texts
     return _app(s, DEFAULT, base.scoped(base.overrides(s, PLATFORM)))
 
 
-def read_all(root: Section, texts: Texts | None = None) -> list[FeishuSettings]:
+def read_all(s: Section, texts: Texts | None = None) -> list[FeishuSettings]:
     """Every app: `default`, then `feishu.apps` (each with its own app_id); empty = off."""
     base = registered() if texts is None else texts
-    s = root.section("feishu")
     section = base.overrides(s, PLATFORM)
     listed = zip(entries(s, "apps", OWN), s.items("apps"), strict=True)
     # an app's own `texts:` (not the section's it inherits) overrides the section's
     found = [_app(entry, ident, base.scoped(section, base.overrides(own, PLATFORM)))
              for (ident, entry), own in listed]
-    default = read(root, base)
+    default = read(s, base)
     return [default, *found] if default is not None else found
 
 

@@ -6,11 +6,13 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
+from adapters.webhook import settings as webhook_settings
 from adapters.webhook.auth import BearerAuth
 from adapters.webhook.chat import ChatEndpoint
 from adapters.webhook.page import WebPage
 from adapters.webhook.relay import Relay
 from adapters.webhook.send import SendEndpoint
+from adapters.webhook.settings import WebhookSettings
 from bot.platform import Adapter, Check, ConnectionHealth, Services
 
 
@@ -19,13 +21,13 @@ class WebhookAdapter:
 
     name = "webhook"
 
-    def __init__(self, services: Services) -> None:
-        auth = BearerAuth(services.settings.api_keys)
-        self._chat = ChatEndpoint(services, auth)
-        self._send = SendEndpoint(services, self._chat.authenticate)
-        self._relay = Relay(services, auth)
+    def __init__(self, services: Services, settings: WebhookSettings) -> None:
+        auth = BearerAuth(settings.keys)
+        self._chat = ChatEndpoint(services, settings, auth)
+        self._send = SendEndpoint(services, settings, self._chat.authenticate)
+        self._relay = Relay(services, settings.relay, auth)
         self._page = WebPage(services.presets, auth)
-        self._keys = len(services.settings.api_keys)
+        self._keys = len(settings.keys)
 
     def routes(self) -> Sequence[web.RouteDef]:
         """`/api/chat`, `/api/send`, `/v1/chat/completions`, the web chat page, its presets."""
@@ -59,5 +61,7 @@ class WebhookAdapter:
 
 
 def create(services: Services) -> Adapter:
-    """Factory for `adapters.ENABLED`."""
-    return WebhookAdapter(services)
+    """Factory for `adapters.ENABLED`: its settings come from `api:` and `relay:`."""
+    config = services.config
+    return WebhookAdapter(services, webhook_settings.read(config.section("api"),
+                                                          config.section("relay")))

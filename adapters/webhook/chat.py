@@ -15,9 +15,10 @@ from aiohttp import web
 from adapters.webhook.auth import BearerAuth
 from adapters.webhook.callback import CallbackSender
 from adapters.webhook.idempotency import HEADER, Idempotency, Stored, read_key
+from adapters.webhook.settings import WebhookSettings
 from adapters.webhook.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from adapters.webhook.stream import NDJSONReplier, sources_json
-from bot.errors import BadRequest, ConfigError, ErrorKind, Forbidden, StorageUnavailable
+from bot.errors import BadRequest, ErrorKind, Forbidden, StorageUnavailable
 from bot.messages import Audio, Conversation, Image, Incoming
 from bot.payload import json_object
 from bot.platform import Services
@@ -83,20 +84,14 @@ def image_json(image: Image) -> dict[str, str]:
 class ChatEndpoint:
     """Bearer- or HMAC-authenticated chat; history is kept per `user`."""
 
-    def __init__(self, services: Services, auth: BearerAuth) -> None:
-        api = services.settings.section.section("api")
+    def __init__(self, services: Services, settings: WebhookSettings, auth: BearerAuth) -> None:
         self._services = services
         self._auth = auth
-        self._hmac_secret = api.secret("hmac_secret", env="BOT_API_HMAC_SECRET").reveal()
-        callback_url = api.url("callback_url", "", env="BOT_CALLBACK_URL")
-        secret = api.secret("callback_secret", env="BOT_CALLBACK_SECRET").reveal()
-        retry = api.number("callback_retry_seconds", 1.0, minimum=0.01)
-        if callback_url and not (secret or self._hmac_secret):
-            raise ConfigError("api.callback_secret (BOT_CALLBACK_SECRET): required with "
-                              "api.callback_url, so receivers can verify our callbacks "
-                              "(api.hmac_secret is used when set)")
-        self._callback = (CallbackSender(services.http, callback_url, secret or self._hmac_secret,
-                                         first_delay=retry) if callback_url else None)
+        self._hmac_secret = settings.hmac_secret.reveal()
+        self._callback = (CallbackSender(services.http, settings.callback_url,
+                                         settings.callback_secret.reveal(),
+                                         first_delay=settings.callback_retry_seconds)
+                          if settings.callback_url else None)
         self._idempotency = Idempotency(services.storage, services.settings.llm.timeout + 5)
         services.jobs.register(ASYNC_JOB, self._run_job)
 

@@ -11,13 +11,14 @@ from aiohttp import web
 
 from adapters.webhook.auth import BearerAuth
 from adapters.webhook.chat import read_json_object
-from adapters.webhook.relay_controls import RelayControls, relay_settings
+from adapters.webhook.relay_controls import RelayControls
 from adapters.webhook.relay_moderation import (
     StreamModerator,
     moderate_whole,
     prompt_text,
     refuse_request,
 )
+from adapters.webhook.settings import RelaySettings
 from bot.errors import BadRequest, ErrorKind, UpstreamError
 from bot.moderation import Moderation
 from bot.platform import Services
@@ -47,12 +48,11 @@ class Relay:
     cap), then, with `moderation.relay: true`, the same moderation policy as the chat.
     """
 
-    def __init__(self, services: Services, auth: BearerAuth) -> None:
+    def __init__(self, services: Services, controls: RelaySettings, auth: BearerAuth) -> None:
         settings = services.settings.llm
         self._services = services
         self._auth = auth
-        self._controls = RelayControls(relay_settings(services.settings.section.section("relay")),
-                                       settings, services.storage)
+        self._controls = RelayControls(controls, settings, services.storage)
         self._moderation = services.moderation if services.settings.moderation.relay else None
         self._url = f"{settings.base_url}/chat/completions"
         self._key = settings.api_key.reveal()

@@ -6,35 +6,14 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
-from bot.config import Section
+from adapters.webhook.settings import RelaySettings
 from bot.pipeline.limits import over_limit
 from bot.settings import LLMSettings
 from bot.storage import Storage
-
-
-@dataclass(frozen=True, slots=True)
-class RelaySettings:
-    """`relay:` in config.yaml."""
-
-    per_key_per_minute: int = 60
-    per_key_per_day: int = 5000
-    any_model: bool = False
-    max_input_chars: int = 16000
-
-
-def relay_settings(section: Section) -> RelaySettings:
-    """Read `relay:`; every control is on by default."""
-    return RelaySettings(
-        per_key_per_minute=section.integer("per_key_per_minute", 60, minimum=0),
-        per_key_per_day=section.integer("per_key_per_day", 5000, minimum=0),
-        any_model=section.flag("any_model", False),
-        max_input_chars=section.integer("max_input_chars", 16000, minimum=0),
-    )
 
 
 def openai_error(status: int, message: str, code: str, kind: str = "invalid_request_error",

@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from adapters.webhook.idempotency import HEADER, Idempotency, Stored, read_key
+from adapters.webhook.settings import WebhookSettings
 from bot.errors import BadRequest, NotFound
 from bot.messages import Image
 from bot.payload import json_object
@@ -73,12 +74,12 @@ def parse_send(body: dict[str, Any]) -> tuple[str, Push]:
 class SendEndpoint:
     """Authenticates, validates, rate-limits, then pushes through the platform's adapter."""
 
-    def __init__(self, services: Services, authenticate: Authenticate) -> None:
-        api = services.settings.section.section("api")
+    def __init__(self, services: Services, settings: WebhookSettings,
+                 authenticate: Authenticate) -> None:
         self._services = services
         self._authenticate = authenticate
-        self._per_minute = api.integer("send_per_minute", 60, minimum=0)
-        self._per_day = api.integer("send_per_day", 10_000, minimum=0)
+        self._per_minute = settings.send_per_minute
+        self._per_day = settings.send_per_day
         self._idempotency = Idempotency(services.storage, 30.0)
 
     async def handle(self, request: web.Request) -> web.Response:

@@ -65,5 +65,5 @@ def create(services: Services) -> Adapter | None:
     """Factory for `adapters.ENABLED`: None when no account has a token (WECHAT_TOKEN). Its
     texts are registered either way, so the root `texts:` may override them."""
     registered(services.texts)
-    accounts = wechat_settings.read_all(services.settings.section.section("wechat"), services.texts)
+    accounts = wechat_settings.read_all(services.config.section("wechat"), services.texts)
     return WeChatAdapter(accounts, services) if accounts else None
