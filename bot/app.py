@@ -5,85 +5,21 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
-import aiohttp
 from aiohttp import web
 
-from bot.accounts import Accounts
 from bot.admin import admin_routes
-from bot.audit import Auditor
+from bot.core import Core, close_core
 from bot.errors import BotError, StorageUnavailable
-from bot.jobs import open_jobs
-from bot.llm import OpenAILLM
 from bot.metrics import CONTENT_TYPE_LATEST, Metrics
-from bot.moderation import Moderation
-from bot.pipeline import Pipeline, build_steps
 from bot.platform import Adapter, AdapterFactory, ConnectionHealth, Services
-from bot.prompts import Presets
-from bot.reload import PresetReloader
-from bot.settings import Settings
-from bot.storage import open_storage
-from bot.tasks import TaskOwner
-from bot.texts import Texts
-from bot.tools.setup import build_tools
-from bot.usage import UsageLedger
 
 log = logging.getLogger(__name__)
 
-SERVICES = web.AppKey("services", Services)
+CORE = web.AppKey("core", Core)
 ADAPTERS = web.AppKey("adapters", tuple)
 DRAIN_SECONDS = 20.0  # in-flight answers may finish this long after SIGTERM
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-async def create_services(settings: Settings) -> Services:
-    """Build the process-wide parts; call inside the running event loop."""
-    metrics = Metrics()
-    storage = open_storage(settings.storage)
-    llm = OpenAILLM(settings.llm, metrics)
-    presets = Presets.load(settings.prompts_dir, settings.default_prompt)
-    texts = Texts(settings.texts)
-    ledger = UsageLedger(storage, settings.operator.usage_retention_days)
-    auditor = Auditor(storage, settings.operator.audit)
-    knowledge = None
-    if settings.knowledge.enabled:
-        from bot.knowledge.base import KnowledgeBase  # numpy only for services that use it
-
-        knowledge = KnowledgeBase(settings.knowledge, storage, llm)
-    tools, mcp = build_tools(settings, llm, texts, knowledge)
-    # One session for every platform API and the relay; aiohttp's default of 100 connections
-    # would cap the relay at 50 msg/s with a 2 s upstream.
-    http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30, connect=10),
-                                 connector=aiohttp.TCPConnector(limit=1024))
-    moderation = Moderation(settings.moderation, storage, llm, http, metrics)
-    try:
-        await moderation.start()
-    except BaseException:  # a bad words file: release what was opened, then fail start-up
-        await http.close()
-        await llm.close()
-        await storage.close()
-        raise
-    accounts = Accounts()  # filled by the adapters as they are built
-    pipeline = Pipeline(build_steps(settings, storage, llm, presets, texts, metrics, moderation,
-                                    ledger, auditor, knowledge, tools, accounts))
-    tasks = TaskOwner()
-    jobs = open_jobs(settings.storage, tasks)
-    if mcp is not None:
-        mcp.start()  # tools appear as their servers connect; start-up never waits for them
-    return Services(settings, storage, llm, pipeline, presets, tasks, jobs, metrics, texts, http,
-                    moderation, ledger, auditor, PresetReloader(presets, storage), knowledge, mcp,
-                    accounts)
-
-
-async def close_services(services: Services, drain_seconds: float = DRAIN_SECONDS) -> None:
-    """Finish background work within the bound, then release every client."""
-    await services.tasks.drain(drain_seconds)
-    if services.mcp is not None:
-        await services.mcp.close()
-    await services.moderation.stop()
-    await services.llm.close()
-    await services.http.close()
-    await services.storage.close()
 
 
 def make_adapters(services: Services, factories: Sequence[AdapterFactory]) -> tuple[Adapter, ...]:
@@ -150,7 +86,7 @@ def connections(app: web.Application) -> list[ConnectionHealth]:
 async def healthz(request: web.Request) -> web.Response:
     """Serving: 200, `status` degraded while storage or a long connection is down; 503 when the
     job consumer is stuck (storage answers, yet it stopped reading): a restart is what helps then."""
-    services = request.app[SERVICES]
+    services = request.app[CORE].services
     storage = await _storage_state(services)
     jobs = services.jobs.health()
     links = connections(request.app)
@@ -175,7 +111,7 @@ async def livez(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     """200 only when storage is reachable, the job consumer reads, changes reach us and every
     configured long connection is connected."""
-    services = request.app[SERVICES]
+    services = request.app[CORE].services
     storage = await _storage_state(services)
     jobs = services.jobs.health()
     reasons = [reason for reason, failed in (
@@ -193,27 +129,28 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def metrics_view(request: web.Request) -> web.Response:
     """Prometheus text exposition (the long connections' gauges read as of now)."""
-    metrics = request.app[SERVICES].metrics
+    metrics = request.app[CORE].metrics
     metrics.connections(connections(request.app))
     body = metrics.render()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 def build_app(
-    services: Services, adapters: Sequence[Adapter], drain_seconds: float = DRAIN_SECONDS
+    core: Core, adapters: Sequence[Adapter], drain_seconds: float = DRAIN_SECONDS
 ) -> web.Application:
     """The application; its cleanup drains background work and closes every client."""
+    services = core.services
     app = web.Application(
         client_max_size=services.settings.server.max_body_bytes,
-        middlewares=[count_requests(services.metrics), errors_to_json],
+        middlewares=[count_requests(core.metrics), errors_to_json],
     )
-    app[SERVICES] = services
+    app[CORE] = core
     app[ADAPTERS] = tuple(adapters)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/livez", livez)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_view)
-    app.router.add_routes(admin_routes(services))  # none without BOT_ADMIN_KEYS: /admin is 404
+    app.router.add_routes(admin_routes(core))  # none without BOT_ADMIN_KEYS: /admin is 404
     for adapter in adapters:
         app.router.add_routes(adapter.routes())
 
@@ -222,15 +159,15 @@ def build_app(
         for adapter in adapters:
             await adapter.start()
         await services.jobs.start()
-        await services.reloader.start()
+        await core.reloader.start()
         yield
-        await services.reloader.stop()
+        await core.reloader.stop()
         # Stop taking jobs first: what is not finished in time stays queued for another instance.
         await services.jobs.stop(drain_seconds)
         await services.tasks.drain(drain_seconds)
         for adapter in adapters:
             await adapter.close()
-        await close_services(services, drain_seconds)
+        await close_core(core, drain_seconds)
 
     app.cleanup_ctx.append(lifecycle)
     return app

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bot.app import build_app, close_services, create_services, make_adapters
+from bot.app import build_app, make_adapters
+from bot.core import Core, close_core, create_core
 from bot.errors import BotError, ConfigError, StorageUnavailable, UpstreamError
 from bot.event_loop import loop_factory
 from bot.messages import Conversation, Incoming, Reply, Source
@@ -104,19 +105,20 @@ async def serve(
     settings: Settings, factories: Sequence[AdapterFactory], host: str | None, port: int | None
 ) -> int:
     """Run until SIGTERM/SIGINT, then stop accepting and drain in-flight work."""
-    services = await create_services(settings)
+    core = await create_core(settings)
     try:
-        adapters = make_adapters(services, factories)
+        adapters = make_adapters(core.services, factories)
     except BotError:
-        await close_services(services, 0)
+        await close_core(core, 0)
         raise
-    runner = web.AppRunner(build_app(services, adapters), handle_signals=False)
+    runner = web.AppRunner(build_app(core, adapters), handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host or settings.server.host, settings.server.port
                        if port is None else port)
     await site.start()
     addresses = ", ".join(f"{a[0]}:{a[1]}" for a in runner.addresses if isinstance(a, tuple))
-    log.info("serving on %s (storage=%s, adapters=%s, loop=%s)", addresses, services.storage.kind,
+    log.info("serving on %s (storage=%s, adapters=%s, loop=%s)", addresses,
+             core.services.storage.kind,
              ", ".join(a.name for a in adapters), type(asyncio.get_running_loop()).__module__)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -172,19 +174,20 @@ class TerminalReplier:
 
 async def moderation(settings: Settings, action: str, words: Sequence[str]) -> int:
     """`python -m bot moderation ACTION [TEXT...]` on the configured storage."""
-    services = await create_services(settings)
+    core = await create_core(settings)
+    services = core.services
     try:
         return await moderation_command.run(services.moderation, services.storage.kind, action, words)
     except StorageUnavailable as exc:
         print(f"moderation: storage unavailable ({exc}); check REDIS_URL", file=sys.stderr)
         return 1
     finally:
-        await close_services(services, 0)
+        await close_core(core, 0)
 
 
 async def chat(settings: Settings, user: str) -> int:
     """Read lines from stdin, answer each through the pipeline until EOF."""
-    services = await create_services(settings)
+    core = await create_core(settings)
     interactive = sys.stdin.isatty()
     try:
         while True:
@@ -198,22 +201,23 @@ async def chat(settings: Settings, user: str) -> int:
                 continue
             incoming = Incoming(platform="cli", conversation=Conversation("cli", user),
                                 user_id=user, text=line, user_name=user)
-            await services.pipeline.handle(incoming, TerminalReplier())
+            await core.services.pipeline.handle(incoming, TerminalReplier())
     finally:
-        await close_services(services, 5)
+        await close_core(core, 5)
 
 
 async def platform_command(settings: Settings, factories: Sequence[AdapterFactory], platform: str,
                            words: Sequence[str], account: str) -> list[Check]:
     """Run an adapter's operator command (`wechat menu push`) for one of its accounts."""
-    services = await create_services(settings)
+    core = await create_core(settings)
     try:
-        adapter = next((a for a in make_adapters(services, factories) if a.name == platform), None)
+        adapter = next((a for a in make_adapters(core.services, factories) if a.name == platform),
+                       None)
         if adapter is None:
             return [Check(platform, False, f"{platform} is not configured")]
         return await adapter.command(words, account)
     finally:
-        await close_services(services, 0)
+        await close_core(core, 0)
 
 
 def _report(results: Sequence[Check]) -> int:
@@ -224,57 +228,59 @@ def _report(results: Sequence[Check]) -> int:
 
 async def check(settings: Settings, factories: Sequence[AdapterFactory]) -> int:
     """One line per check; exit status 1 when any fails."""
-    services = await create_services(settings)
+    core = await create_core(settings)
+    services = core.services
     try:
         results = [Check("config", True, "loaded")]
-        results.append(await _check_llm(services))
+        results.append(await _check_llm(core))
         results.append(await _check_storage(services))
         results.extend(await services.moderation.probe())
         results.append(Check("prompts", True, f"{len(services.presets.names())} preset(s), "
                              f"default {services.presets.default!r}"))
-        results.extend(await _check_knowledge(services))
-        results.extend(await _check_mcp(services))
+        results.extend(await _check_knowledge(core))
+        results.extend(await _check_mcp(core))
         results.extend(operator_checks(services))
         for adapter in make_adapters(services, factories):
             results.extend(await adapter.check())  # one line per account (app)
         results.append(account_checks(services))
     finally:
-        await close_services(services, 0)
+        await close_core(core, 0)
     return _report(results)
 
 
-async def _check_llm(services: Services) -> Check:
-    settings = services.settings.llm
+async def _check_llm(core: Core) -> Check:
+    settings = core.services.settings.llm
     name = f"LLM {settings.model} at {settings.base_url}"
     if not settings.api_key:
         return Check(name, False, "OPENAI_API_KEY is not set")
     try:
-        await services.llm.complete([{"role": "user", "content": "Reply with OK."}])
+        await core.llm.complete([{"role": "user", "content": "Reply with OK."}])
     except UpstreamError as exc:
         return Check(name, False, f"{exc.kind}: {exc}")
     return Check(name, True, "answered")
 
 
-async def _check_knowledge(services: Services) -> list[Check]:
-    if services.knowledge is None:
+async def _check_knowledge(core: Core) -> list[Check]:
+    knowledge, settings = core.knowledge, core.services.settings.knowledge
+    if knowledge is None:
         return []
-    name = f"knowledge {services.settings.knowledge.dir}"
+    name = f"knowledge {settings.dir}"
     try:
-        await services.knowledge.index.refresh()
+        await knowledge.index.refresh()
     except StorageUnavailable as exc:
         return [Check(name, False, f"the shared index cannot be read ({exc})")]
-    size = services.knowledge.index.size
+    size = knowledge.index.size
     if not size:
         return [Check(name, False, "no passages indexed: run `python -m bot kb sync`")]
-    return [Check(name, True, f"{size} passages, {services.settings.knowledge.mode} mode")]
+    return [Check(name, True, f"{size} passages, {settings.mode} mode")]
 
 
-async def _check_mcp(services: Services) -> list[Check]:
+async def _check_mcp(core: Core) -> list[Check]:
     """Connect to each MCP server and list the tools it offers (after the allow-list)."""
-    if services.mcp is None:
+    if core.mcp is None:
         return []
     results = []
-    for server in services.mcp.servers:
+    for server in core.mcp.servers:
         name = f"MCP server {server.name}"
         if await server.ready():
             tools = ", ".join(t.name for t in server.tools()) or "no tools allowed"

@@ -12,7 +12,6 @@ from bot.accounts import Accounts
 from bot.config import Section
 from bot.jobs import JobQueue
 from bot.messages import Image, Reply, Source
-from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.storage import Storage
 from bot.tasks import TaskOwner
@@ -20,14 +19,9 @@ from bot.texts import Texts
 
 if TYPE_CHECKING:
     from bot.audit import Auditor
-    from bot.knowledge.base import KnowledgeBase
-    from bot.llm import LLMClient
     from bot.moderation import Moderation
     from bot.pipeline import Pipeline
     from bot.prompts import Presets
-    from bot.reload import PresetReloader
-    from bot.tools.mcp import McpHub
-    from bot.usage import UsageLedger
 
 
 class Replier(Protocol):
@@ -75,24 +69,19 @@ class Check:
 
 @dataclass(frozen=True, slots=True)
 class Services:
-    """The core's shared parts, created once per process and handed to every adapter."""
+    """What an adapter is handed: the core's shared parts it uses, created once per process
+    (the parts only the core uses live in `bot.core.Core`)."""
 
-    settings: Settings
+    settings: Settings  # the core's settings (LLM timeouts, storage, moderation.relay...)
     storage: Storage
-    llm: LLMClient
     pipeline: Pipeline
     presets: Presets
     tasks: TaskOwner
     jobs: JobQueue
-    metrics: Metrics
     texts: Texts
     http: ClientSession
-    moderation: Moderation
-    ledger: UsageLedger  # the day's usage counters (the admin API reads them)
-    auditor: Auditor
-    reloader: PresetReloader
-    knowledge: KnowledgeBase | None = None
-    mcp: McpHub | None = None
+    moderation: Moderation  # the relay applies the chat's policy
+    auditor: Auditor  # pushes are audited
     accounts: Accounts = field(default_factory=Accounts)  # per-account defaults and keywords
     pushers: dict[str, Pusher] = field(default_factory=dict)  # platform -> its push (/api/send)
 

@@ -12,7 +12,8 @@ import aiohttp
 import pytest
 
 from adapters import ENABLED
-from bot.app import build_app, close_services, create_services, make_adapters
+from bot.app import build_app, make_adapters
+from bot.core import Core, close_core, create_core
 from bot.platform import AdapterFactory, Services
 from bot.settings import Settings, load
 from tests.fakes.feishu import FakeFeishu, start_fake
@@ -135,9 +136,14 @@ def base_config(**sections: Any) -> dict[str, Any]:
 class RunningService:
     """A service on a loopback port, with an HTTP session to talk to it."""
 
-    services: Services
+    core: Core
     server: LoopbackServer
     http: aiohttp.ClientSession
+
+    @property
+    def services(self) -> Services:
+        """What the adapters were handed."""
+        return self.core.services
 
     @property
     def url(self) -> str:
@@ -168,14 +174,14 @@ async def start_service(
         environment = {"OPENAI_API_KEY": UPSTREAM_KEY, "OPENAI_BASE_URL": fake_openai.url,
                        "BOT_API_KEYS": API_KEY, **(env or {})}
         settings = write_settings(tmp_path, config or base_config(), environment)
-        services = await create_services(settings)
+        core = await create_core(settings)
         try:
-            built = make_adapters(services, adapters)
+            built = make_adapters(core.services, adapters)
         except BaseException:  # a config error in an adapter: release what was opened
-            await close_services(services, 0)
+            await close_core(core, 0)
             raise
-        app = build_app(services, built, drain_seconds=5)
-        service = RunningService(services, await LoopbackServer(app).start(),
+        app = build_app(core, built, drain_seconds=5)
+        service = RunningService(core, await LoopbackServer(app).start(),
                                  aiohttp.ClientSession())
         running.append(service)
         return service

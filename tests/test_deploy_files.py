@@ -10,7 +10,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from bot.app import build_app, close_services, create_services
+from bot.app import build_app
+from bot.core import close_core, create_core
 from bot.settings import load
 from bot.storage.connect import parse
 from tests.conftest import ROOT
@@ -39,13 +40,13 @@ def http_port() -> int:
 async def served_paths(tmp_path: Path) -> set[str]:
     """The GET routes the application serves (no adapter configured)."""
     settings = load(ROOT / "config.yaml", {"OPENAI_API_KEY": "x"})
-    services = await create_services(settings)
+    core = await create_core(settings)
     try:
-        app = build_app(services, [])
+        app = build_app(core, [])
         return {r.resource.canonical for r in app.router.routes()
                 if r.method == "GET" and r.resource is not None}
     finally:
-        await close_services(services, 0)
+        await close_core(core, 0)
 
 
 def test_the_deployment_runs_python_m_bot_serve() -> None:

@@ -12,8 +12,9 @@ import pytest
 import yaml
 
 from adapters import ENABLED
-from bot.app import close_services, create_services, make_adapters
+from bot.app import make_adapters
 from bot.cli import _parser
+from bot.core import close_core, create_core
 from bot.settings import load
 from tests.conftest import ROOT
 from tests.deploy_facts import SERVE, healthcheck_url, variables_the_code_reads
@@ -203,11 +204,11 @@ def test_env_example_as_shipped_is_a_valid_configuration() -> None:
 
 async def test_env_example_as_shipped_turns_on_only_the_http_api() -> None:
     # docker compose passes the blank lines as empty variables: they must mean "off", not "broken".
-    services = await create_services(load(ROOT / "config.yaml", env_example()))
+    core = await create_core(load(ROOT / "config.yaml", env_example()))
     try:
-        assert [adapter.name for adapter in make_adapters(services, ENABLED)] == ["webhook"]
+        assert [adapter.name for adapter in make_adapters(core.services, ENABLED)] == ["webhook"]
     finally:
-        await close_services(services, 1)
+        await close_core(core, 1)
 
 
 def test_env_example_is_not_ignored_but_dot_env_is() -> None:

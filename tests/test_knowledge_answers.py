@@ -28,9 +28,9 @@ async def start(start_service: StartService, tmp_path: Path, knowledge: dict[str
         write_library(folder)
     config = base_config(knowledge={"dir": str(folder), **(knowledge or {})}, **sections)
     service = await start_service(config=config, adapters=list(adapters), env=env)
-    kb = service.services.knowledge
+    kb = service.core.knowledge
     assert kb is not None
-    await Syncer(kb.settings, kb.store, service.services.llm).run(folder)
+    await Syncer(kb.settings, kb.store, service.core.llm).run(folder)
     return service
 
 
@@ -183,6 +183,6 @@ async def test_an_instance_answers_from_a_sync_another_instance_made(
                                 adapters=[webhook.create])
     await ask(first, "warm up")  # its index is loaded, and empty
     second = await start(start_service, tmp_path, env=env)  # syncs the shared index
-    assert second.services.knowledge is not None
+    assert second.core.knowledge is not None
     await ask(first, QUESTION)
     assert REFUNDS in system_notes(fake_openai.chat_calls[-1])[0]

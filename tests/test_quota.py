@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bot.app import close_services, create_services
+from bot.core import close_core, create_core
 from bot.messages import Conversation, Incoming
 from bot.pipeline import Pipeline, build_steps
 from bot.replier import CollectingReplier
@@ -46,11 +46,12 @@ async def make_send(
         config = base_config(limits={"per_user_per_minute": 0, "per_user_per_day": 0, **limits})
         settings = write_settings(tmp_path, config, {"OPENAI_API_KEY": UPSTREAM_KEY,
                                                      "OPENAI_BASE_URL": fake_openai.url})
-        services = await create_services(settings)
-        opened.append(services)
+        core = await create_core(settings)
+        opened.append(core)
+        services = core.services
         ledger = UsageLedger(services.storage, 90, clock=clock)
-        pipeline = Pipeline(build_steps(settings, services.storage, services.llm, services.presets,
-                                        services.texts, services.metrics, services.moderation,
+        pipeline = Pipeline(build_steps(settings, services.storage, core.llm, services.presets,
+                                        services.texts, core.metrics, services.moderation,
                                         ledger=ledger))
 
         async def send(text: str, user: str = "alice", chat: str = "") -> str:
@@ -65,8 +66,8 @@ async def make_send(
         return send
 
     yield make
-    for services in opened:
-        await close_services(services, 0)
+    for core in opened:
+        await close_core(core, 0)
 
 
 async def test_the_user_quota_refuses_politely_once_used_up(

@@ -38,8 +38,8 @@ async def start(start_service: StartService, tools: dict[str, Any] | None = None
     config = base_config(tools={"enabled": True, "timezone": "Asia/Shanghai", **(tools or {})},
                          **sections)
     service = await start_service(config=config, adapters=[webhook.create])
-    if service.services.mcp is not None:
-        for server in service.services.mcp.servers:
+    if service.core.mcp is not None:
+        for server in service.core.mcp.servers:
             await server.ready()
     return service
 
@@ -223,7 +223,7 @@ async def test_a_servers_new_tools_are_offered_after_it_says_its_list_changed(
     service = await start(start_service, {"mcp_servers": [stdio(tmp_path)]})
     await ask(service, "grow")
     fake_openai.tools = None
-    hub = service.services.mcp
+    hub = service.core.mcp
     assert hub is not None
     for _ in range(100):  # the server's notification is handled in the background
         if "calc__shout" in [t.name for t in hub.servers[0].tools()]:

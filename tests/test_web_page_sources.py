@@ -24,9 +24,9 @@ async def test_the_page_lists_the_cited_sources_as_links(
     fake_openai.reply = lambda body: "Within 30 days [1]."
     config = base_config(knowledge={"dir": str(folder), "links": "https://docs.example.com"})
     service = await start_service(config=config, adapters=[webhook.create])
-    kb = service.services.knowledge
+    kb = service.core.knowledge
     assert kb is not None
-    await Syncer(kb.settings, kb.store, service.services.llm).run(folder)
+    await Syncer(kb.settings, kb.store, service.core.llm).run(folder)
     context = await browser.new_context()
     page = await context.new_page()
     page.set_default_timeout(TIMEOUT_MS)

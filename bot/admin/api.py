@@ -18,9 +18,9 @@ from bot.admin.auth import AdminAuth
 from bot.admin.page import AdminPage
 from bot.admin.users import user_view
 from bot.audit import parse_since
+from bot.core import Core
 from bot.errors import BadRequest, NotFound
 from bot.pipeline.limits import blocked_key
-from bot.platform import Services
 from bot.usage.ledger import DIMENSIONS, days_between
 from bot.usage.report import summarize
 
@@ -50,9 +50,10 @@ def _integer(request: web.Request, name: str, default: int, low: int, high: int)
 class AdminAPI:
     """The handlers; `routes()` is everything under /admin."""
 
-    def __init__(self, services: Services) -> None:
-        self._services = services
-        self._auth = AdminAuth(services.settings.operator.admin_keys)
+    def __init__(self, core: Core) -> None:
+        self._core = core
+        self._services = core.services
+        self._auth = AdminAuth(core.services.settings.operator.admin_keys)
         self._page = AdminPage()
 
     def routes(self) -> Sequence[web.RouteDef]:
@@ -80,7 +81,7 @@ class AdminAPI:
     async def usage(self, request: web.Request) -> web.Response:
         """`?from=&to=&by=user|chat|account|platform|model[&limit=]`: rows, totals, days, cost."""
         self._auth.check(request)
-        today = dt.date.fromisoformat(self._services.ledger.today())
+        today = dt.date.fromisoformat(self._core.ledger.today())
         last = _date(request, "to", today)
         first = _date(request, "from", last - dt.timedelta(days=6))
         by = request.query.get("by", "user")
@@ -92,7 +93,7 @@ class AdminAPI:
             raise BadRequest(f"at most {MAX_DAYS} days at once")
         limit = _integer(request, "limit", 100, 1, 10_000)
         days = days_between(first, last)
-        counts = await self._services.ledger.by_day(days, by)
+        counts = await self._core.ledger.by_day(days, by)
         pricing = self._services.settings.operator.pricing
         return web.json_response(summarize(days, counts, pricing, by, top=limit))
 
@@ -108,7 +109,7 @@ class AdminAPI:
         """One user's view."""
         self._auth.check(request)
         platform, user = self._who(request)
-        return web.json_response(await user_view(self._services, platform, user))
+        return web.json_response(await user_view(self._core, platform, user))
 
     async def reset(self, request: web.Request) -> web.Response:
         """Forget the user's direct conversation (like their own /reset)."""
@@ -135,7 +136,7 @@ class AdminAPI:
     async def reload_presets(self, request: web.Request) -> web.Response:
         """Re-read prompts/ here and on every other instance."""
         await self._act(request, "presets.reload")
-        generation = await self._services.reloader.announce()
+        generation = await self._core.reloader.announce()
         return web.json_response({"reloaded": True, "generation": generation,
                                   "presets": self._services.presets.names()})
 
@@ -180,8 +181,8 @@ class AdminAPI:
         return response
 
 
-def admin_routes(services: Services) -> Sequence[web.RouteDef]:
+def admin_routes(core: Core) -> Sequence[web.RouteDef]:
     """The admin plane's routes, or none when no `BOT_ADMIN_KEYS` are set (everything 404)."""
-    if not services.settings.operator.admin_keys:
+    if not core.services.settings.operator.admin_keys:
         return []
-    return AdminAPI(services).routes()
+    return AdminAPI(core).routes()

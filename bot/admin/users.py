@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from bot.core import Core
 from bot.pipeline.limits import blocked_key
 from bot.pipeline.route import allowed_models, find_route, limits_for
 from bot.platform import Services
@@ -21,8 +22,9 @@ async def is_blocked(services: Services, platform: str, user: str) -> bool:
     return await services.storage.get(blocked_key(platform, user)) is not None
 
 
-async def user_view(services: Services, platform: str, user: str) -> dict[str, Any]:
+async def user_view(core: Core, platform: str, user: str) -> dict[str, Any]:
     """Everything the admin page shows about a user's direct conversation with the bot."""
+    services, ledger = core.services, core.ledger
     settings, conversation = services.settings, f"{platform}:{user}"
     route = find_route(settings.operator.routes, platform, "default", user, user)
     prefs, history = await services.storage.conversation(conversation)
@@ -30,12 +32,12 @@ async def user_view(services: Services, platform: str, user: str) -> dict[str, A
     chosen = prefs.get("model")
     model = (chosen if chosen in allowed_models(route, settings.llm.models) else None) \
         or route.model or preset.model or settings.llm.model
-    today = dt.date.fromisoformat(services.ledger.today())
+    today = dt.date.fromisoformat(ledger.today())
     days = days_between(today - dt.timedelta(days=USAGE_DAYS - 1), today)
-    counts = await services.ledger.of_value(days, "user", conversation)
+    counts = await ledger.of_value(days, "user", conversation)
     usage = summarize(days, counts, settings.operator.pricing, "user")
     limits = limits_for(route, settings.limits)
-    used, _ = await services.ledger.tokens_today(Who(platform, user, user))
+    used, _ = await ledger.tokens_today(Who(platform, user, user))
     return {
         "platform": platform, "id": user, "user": conversation, "conversation": conversation,
         "route": route.name, "history_turns": len(history), "preset": preset.name,
