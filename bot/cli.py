@@ -13,14 +13,15 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.app import build_app, make_adapters
-from bot.core import Core, close_core, create_core
-from bot.errors import BotError, ConfigError, StorageUnavailable, UpstreamError
+from bot.checks import core_checks
+from bot.core import close_core, create_core
+from bot.errors import BotError, ConfigError, StorageUnavailable
 from bot.event_loop import loop_factory
 from bot.messages import Conversation, Incoming, Reply, Source
 from bot.moderation import command as moderation_command
 from bot.moderation.command import ACTIONS
 from bot.operator_cli import account_checks, audit_export, operator_checks
-from bot.platform import AdapterFactory, Check, Services
+from bot.platform import AdapterFactory, Check
 from bot.settings import Settings, load
 
 log = logging.getLogger("bot")
@@ -231,14 +232,7 @@ async def check(settings: Settings, factories: Sequence[AdapterFactory]) -> int:
     core = await create_core(settings)
     services = core.services
     try:
-        results = [Check("config", True, "loaded")]
-        results.append(await _check_llm(core))
-        results.append(await _check_storage(services))
-        results.extend(await services.moderation.probe())
-        results.append(Check("prompts", True, f"{len(services.presets.names())} preset(s), "
-                             f"default {services.presets.default!r}"))
-        results.extend(await _check_knowledge(core))
-        results.extend(await _check_mcp(core))
+        results = [Check("config", True, "loaded"), *await core_checks(core)]
         results.extend(operator_checks(services))
         for adapter in make_adapters(services, factories):
             results.extend(await adapter.check())  # one line per account (app)
@@ -246,55 +240,3 @@ async def check(settings: Settings, factories: Sequence[AdapterFactory]) -> int:
     finally:
         await close_core(core, 0)
     return _report(results)
-
-
-async def _check_llm(core: Core) -> Check:
-    settings = core.services.settings.llm
-    name = f"LLM {settings.model} at {settings.base_url}"
-    if not settings.api_key:
-        return Check(name, False, "OPENAI_API_KEY is not set")
-    try:
-        await core.llm.complete([{"role": "user", "content": "Reply with OK."}])
-    except UpstreamError as exc:
-        return Check(name, False, f"{exc.kind}: {exc}")
-    return Check(name, True, "answered")
-
-
-async def _check_knowledge(core: Core) -> list[Check]:
-    knowledge, settings = core.knowledge, core.services.settings.knowledge
-    if knowledge is None:
-        return []
-    name = f"knowledge {settings.dir}"
-    try:
-        await knowledge.index.refresh()
-    except StorageUnavailable as exc:
-        return [Check(name, False, f"the shared index cannot be read ({exc})")]
-    size = knowledge.index.size
-    if not size:
-        return [Check(name, False, "no passages indexed: run `python -m bot kb sync`")]
-    return [Check(name, True, f"{size} passages, {settings.mode} mode")]
-
-
-async def _check_mcp(core: Core) -> list[Check]:
-    """Connect to each MCP server and list the tools it offers (after the allow-list)."""
-    if core.mcp is None:
-        return []
-    results = []
-    for server in core.mcp.servers:
-        name = f"MCP server {server.name}"
-        if await server.ready():
-            tools = ", ".join(t.name for t in server.tools()) or "no tools allowed"
-            results.append(Check(name, True, f"{len(server.tools())} tool(s): {tools}"))
-        else:
-            results.append(Check(name, False, server.error or "did not connect in time"))
-    return results
-
-
-async def _check_storage(services: Services) -> Check:
-    if services.storage.kind == "memory":
-        return Check("storage", True, "in-process memory (REDIS_URL unset: one instance only)")
-    try:
-        await services.storage.ping()
-    except StorageUnavailable as exc:
-        return Check("storage", False, f"Redis unreachable ({exc}); check REDIS_URL")
-    return Check("storage", True, "Redis answered PING")
