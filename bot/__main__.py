@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from adapters import ENABLED
+from adapters import COMMANDS, ENABLED
 from bot.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:], ENABLED))
+    sys.exit(main(sys.argv[1:], ENABLED, COMMANDS))

@@ -21,13 +21,13 @@ from bot.messages import Conversation, Incoming, Reply, Source
 from bot.moderation import command as moderation_command
 from bot.moderation.command import ACTIONS
 from bot.operator_cli import account_checks, audit_export, operator_checks
-from bot.platform import AdapterFactory, Check
+from bot.platform import AdapterFactory, Check, OperatorCommands
 from bot.settings import Settings, load
 
 log = logging.getLogger("bot")
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(platforms: Sequence[OperatorCommands] = ()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="IM chatbot service")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the HTTP service")
@@ -51,17 +51,21 @@ def _parser() -> argparse.ArgumentParser:
         "export", help="print the audit entries since a date as JSONL")
     export.add_argument("--since", required=True, help="2024-05-01, a date-time or Unix seconds")
     export.add_argument("--until", help="the same; default: now")
-    wechat = commands.add_parser("wechat", help="an official account's operator commands: menu push")
-    wechat.add_argument("words", nargs="+", help="menu push: create the menu from menu_layout")
-    wechat.add_argument("--account", default="default", help="the account id (default: default)")
-    for sub in (serve, chat, commands.choices["check"], sync, search, terms, export, wechat):
+    for platform in platforms:  # each adapter's own: `wechat menu push --account ID`
+        sub = commands.add_parser(platform.platform, help=platform.help)
+        sub.add_argument("words", nargs="+", help=platform.words)
+        sub.add_argument("--account", default="default", help="the account id (default: default)")
+    for sub in (serve, chat, commands.choices["check"], sync, search, terms, export,
+                *(commands.choices[p.platform] for p in platforms)):
         sub.add_argument("--config", type=Path, help="config file (default ./config.yaml)")
     return parser
 
 
-def main(argv: Sequence[str], factories: Sequence[AdapterFactory]) -> int:
-    """Parse arguments, load the config (one clear line on error), run the command."""
-    args = _parser().parse_args(argv)
+def main(argv: Sequence[str], factories: Sequence[AdapterFactory],
+         platforms: Sequence[OperatorCommands] = ()) -> int:
+    """Parse arguments, load the config (one clear line on error), run the command; `platforms`
+    adds the adapters' operator commands."""
+    args = _parser(platforms).parse_args(argv)
     try:
         settings = load(args.config)
     except ConfigError as exc:
@@ -91,9 +95,9 @@ def main(argv: Sequence[str], factories: Sequence[AdapterFactory]) -> int:
             return asyncio.run(moderation(settings, args.action, args.text))
         if args.command == "audit":
             return asyncio.run(audit_export(settings, args.since, args.until))
-        if args.command == "wechat":
-            return _report(asyncio.run(platform_command(settings, factories, "wechat", args.words,
-                                                        args.account)))
+        if args.command in {p.platform for p in platforms}:
+            return _report(asyncio.run(platform_command(settings, factories, args.command,
+                                                        args.words, args.account)))
         return asyncio.run(check(settings, factories))
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
@@ -209,7 +213,8 @@ async def chat(settings: Settings, user: str) -> int:
 
 async def platform_command(settings: Settings, factories: Sequence[AdapterFactory], platform: str,
                            words: Sequence[str], account: str) -> list[Check]:
-    """Run an adapter's operator command (`wechat menu push`) for one of its accounts."""
+    """Run an adapter's operator command (`python -m bot PLATFORM WORDS...`) for one of its
+    accounts."""
     core = await create_core(settings)
     try:
         adapter = next((a for a in make_adapters(core.services, factories) if a.name == platform),

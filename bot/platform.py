@@ -160,9 +160,20 @@ class Adapter(Protocol):
         ...
 
     async def command(self, words: Sequence[str], account: str) -> list[Check]:
-        """An operator command for one account (`python -m bot wechat menu push`)."""
+        """An operator command for one account: `python -m bot PLATFORM WORDS... [--account ID]`
+        when the platform declares `OperatorCommands`."""
         ...
 
 
 AdapterFactory = Callable[[Services], Adapter | None]
 """Builds an adapter from the services, or None when its platform is not configured."""
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorCommands:
+    """A platform's `python -m bot PLATFORM WORDS...` subcommand, run by its adapter's `command`;
+    declared beside the factory, so the CLI offers it without building the adapter."""
+
+    platform: str  # the subcommand: the adapter's `name`
+    help: str  # its line in `python -m bot --help`
+    words: str  # which words it takes, for `python -m bot PLATFORM --help`

@@ -10,6 +10,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from adapters import COMMANDS
+from bot.cli import _parser
 from tests.cli_run import environment, run
 from tests.conftest import ROOT
 from tests.fakes.openai import FakeOpenAI
@@ -72,6 +74,19 @@ async def test_check_names_an_unknown_text_as_a_config_error(
     code, _, err = await run("check", "--config", str(config), env=environment(fake_openai))
     # checked once the adapters registered their texts: after the start-up log lines
     assert (code, err.strip().splitlines()[-1]) == (2, "config error: texts.reset_dnoe: unknown text")
+
+
+def test_wechat_menu_push_is_parsed_from_the_adapters_declared_commands() -> None:
+    args = _parser(COMMANDS).parse_args(["wechat", "menu", "push", "--account", "shop"])
+    assert (args.command, args.words, args.account) == ("wechat", ["menu", "push"], "shop")
+
+
+async def test_wechat_menu_push_without_an_account_configured_says_so(
+    fake_openai: FakeOpenAI,
+) -> None:
+    code, out, _ = await run("wechat", "menu", "push", env=environment(fake_openai))
+    assert code == 1
+    assert out.strip() == "FAIL wechat: wechat is not configured"
 
 
 async def wait_until_serving(http: aiohttp.ClientSession, port: int) -> None:

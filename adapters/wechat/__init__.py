@@ -22,9 +22,13 @@ from adapters.wechat.account import OfficialAccount, record_ttl
 from adapters.wechat.push import WeChatPusher, menu_push
 from adapters.wechat.settings import WeChatSettings
 from adapters.wechat.texts import registered
-from bot.platform import Adapter, Check, ConnectionHealth, Services
+from bot.platform import Adapter, Check, ConnectionHealth, OperatorCommands, Services
 
-__all__ = ["WeChatAdapter", "create", "record_ttl"]
+__all__ = ["COMMANDS", "WeChatAdapter", "create", "record_ttl"]
+
+COMMANDS = OperatorCommands("wechat", "an official account's operator commands: menu push",
+                            "menu push: create the menu from menu_layout")
+"""`python -m bot wechat menu push [--account ID]`."""
 
 
 class WeChatAdapter:
