@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -203,9 +204,10 @@ class OpenAILLM(MediaCalls):
         started = time.monotonic()
         reported: tuple[int, int] | None = None
         streamed: list[str] = []  # for the turn, and for estimating usage when none is sent
-        async with self._slots:
+        # aclosing: a consumer that stops early (moderation) releases the connection at once.
+        async with self._slots, contextlib.aclosing(self._chat.stream(body)) as chunks:
             try:
-                async for chunk in self._chat.stream(body):
+                async for chunk in chunks:
                     usage, deltas = deltas_of(chunk)
                     if usage is not None:
                         reported = self._count(usage)

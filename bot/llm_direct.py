@@ -16,7 +16,7 @@ import email.utils
 import math
 import random
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
 
 import aiohttp
@@ -116,7 +116,7 @@ class DirectChat:
         except orjson.JSONDecodeError:
             return raw.decode(errors="replace")
 
-    async def stream(self, body: dict[str, Any]) -> AsyncIterator[Any]:
+    async def stream(self, body: dict[str, Any]) -> AsyncGenerator[Any, None]:
         """The decoded chunks of a streamed answer; the SDK's errors (an error event included)."""
         try:
             response = await self._open(body)
