@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import select
 import shutil
 import socket
 import sys
@@ -24,13 +25,17 @@ from bot.cli import main
 
 
 def serve_forever(path: str) -> None:
-    """Accept requests until killed; each one is answered by a forked child."""
+    """Accept requests until stdin closes (the test run ended, even by a crash); a forked child
+    answers each one."""
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     listener.listen(16)
     sys.stdout.write("ready\n")  # the parent waits for this line before the first request
     sys.stdout.flush()
     while True:
+        readable, _, _ = select.select([listener, sys.stdin], [], [])
+        if sys.stdin in readable:  # EOF: the parent is gone
+            return
         conn, _ = listener.accept()
         if os.fork() == 0:
             listener.close()

@@ -87,7 +87,7 @@ class _ForkServer:
         env = {**clean_environ(), "OPENBLAS_NUM_THREADS": "1"}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "tests.cli_fork", os.path.join(self.workdir, "fork.sock")],
-            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+            cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE)  # stdin: our lifeline
         assert self.proc.stdout is not None
         ready = self.proc.stdout.readline()
         self.proc.stdout.close()
@@ -97,8 +97,13 @@ class _ForkServer:
 
     def stop(self) -> None:
         if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()  # the server's signal to end
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
             self.proc = None
         shutil.rmtree(self.workdir, ignore_errors=True)
 
