@@ -1,4 +1,10 @@
-"""Headless Chromium for the page tests: its fixtures, the chat page, a user's actions, screenshots."""
+"""Headless Chromium for the page tests: its fixtures, the chat page, a user's actions, screenshots.
+
+One Chromium serves a whole test module: a module marks itself `pytestmark = ON_MODULE_LOOP` and
+imports `fake_openai` and `start_service` from here, which are conftest's on the module's loop
+(Playwright's objects belong to the loop that made them). Each test still gets its own browser
+context (no shared cookies or storage), its own service and its own fake LLM.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +14,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from adapters import webhook
-from tests.conftest import API_KEY, ROOT, RunningService, StartService
+from tests.conftest import API_KEY, ROOT, RunningService, StartService, service_starter, serving_fake_openai
 from tests.fakes.openai import FakeOpenAI
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package; never a downloaded browser build
@@ -19,9 +26,11 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = ROOT / "tests" / "artifacts"
 TIMEOUT_MS = 10_000
+ON_MODULE_LOOP = pytest.mark.asyncio(loop_scope="module")
+on_module_loop = pytest_asyncio.fixture(loop_scope="module")  # a per-test fixture, on that loop
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def chromium() -> str:
     """Debian's Chromium; skipped where it is not installed, unless this is CI."""
     if not Path(CHROMIUM).exists():
@@ -31,16 +40,30 @@ def chromium() -> str:
     return CHROMIUM
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def browser(chromium: str) -> AsyncIterator[Browser]:
-    """Headless Chromium driven by Playwright."""
+    """Headless Chromium driven by Playwright, one for the module."""
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(executable_path=chromium, args=ARGS)
         yield launched
         await launched.close()
 
 
-@pytest.fixture
+@on_module_loop
+async def fake_openai() -> AsyncIterator[FakeOpenAI]:
+    """conftest's fake OpenAI API, on the module's loop."""
+    async with serving_fake_openai() as fake:
+        yield fake
+
+
+@on_module_loop
+async def start_service(fake_openai: FakeOpenAI, tmp_path: Path) -> AsyncIterator[StartService]:
+    """conftest's `start_service`, on the module's loop."""
+    async with service_starter(fake_openai, tmp_path) as start:
+        yield start
+
+
+@on_module_loop
 async def service(start_service: StartService, fake_openai: FakeOpenAI) -> RunningService:
     """The service with only the webhook adapter; the fake LLM streams in small pieces."""
     fake_openai.chunk_size = 3
@@ -65,7 +88,7 @@ async def open_page(browser: Browser, service: RunningService, path: str = "/",
     assert not [p for p in problems if "401" not in p], problems  # a refused key logs a 401 itself
 
 
-@pytest.fixture
+@on_module_loop
 async def page(browser: Browser, service: RunningService) -> AsyncIterator[Page]:
     """The chat page of the plain service."""
     async with open_page(browser, service) as opened:

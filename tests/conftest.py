@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,13 +77,22 @@ def any_redis_url(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue(name))
 
 
+@asynccontextmanager
+async def serving_fake_openai() -> AsyncIterator[FakeOpenAI]:
+    """The fake OpenAI API on a free port, closed on exit."""
+    fake = FakeOpenAI()
+    fake.server = await LoopbackServer(fake.app()).start()
+    try:
+        yield fake
+    finally:
+        await fake.server.close()
+
+
 @pytest.fixture
 async def fake_openai() -> AsyncIterator[FakeOpenAI]:
     """The fake OpenAI API on a free port."""
-    fake = FakeOpenAI()
-    fake.server = await LoopbackServer(fake.app()).start()
-    yield fake
-    await fake.server.close()
+    async with serving_fake_openai() as fake:
+        yield fake
 
 
 @pytest.fixture
@@ -165,6 +175,13 @@ async def start_service(
     fake_openai: FakeOpenAI, tmp_path: Path
 ) -> AsyncIterator[StartService]:
     """Start services on demand: `await start_service(config=..., env=..., adapters=...)`."""
+    async with service_starter(fake_openai, tmp_path) as start:
+        yield start
+
+
+@asynccontextmanager
+async def service_starter(fake_openai: FakeOpenAI, tmp_path: Path) -> AsyncIterator[StartService]:
+    """`start_service`'s body: every service it started is closed on exit."""
     running: list[RunningService] = []
 
     async def start(
@@ -186,6 +203,8 @@ async def start_service(
         running.append(service)
         return service
 
-    yield start
-    for service in running:
-        await service.close()
+    try:
+        yield start
+    finally:
+        for service in running:
+            await service.close()

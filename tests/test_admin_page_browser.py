@@ -6,23 +6,32 @@ import time
 from collections.abc import AsyncIterator
 from functools import partial
 
-import pytest
 from playwright.async_api import Browser, Page, expect
 
 from adapters import webhook
 from bot.usage import Meter, UsageLedger, Who
 from tests.admin_helpers import ADMIN_KEY, admin_get, ask
-from tests.browser import browser, chromium, open_page, save_screenshot
+from tests.browser import (
+    ON_MODULE_LOOP,
+    browser,
+    chromium,
+    fake_openai,
+    on_module_loop,
+    open_page,
+    save_screenshot,
+    start_service,
+)
 from tests.conftest import RunningService, StartService, base_config
 
-__all__ = ["browser", "chromium"]  # the fixtures, shared with the chat page's test
+__all__ = ["browser", "chromium", "fake_openai", "start_service"]  # shared with the chat page's test
+pytestmark = ON_MODULE_LOOP
 
 
 def days_ago(days: int) -> float:
     return time.time() - days * 86400
 
 
-@pytest.fixture
+@on_module_loop
 async def service(start_service: StartService) -> RunningService:
     """The webhook adapter, admin keys, a price, the audit on, and some traffic to show."""
     config = base_config(pricing={"gpt-4o-mini": {"input_per_1m": 150, "output_per_1m": 600}},
@@ -35,7 +44,7 @@ async def service(start_service: StartService) -> RunningService:
     return running
 
 
-@pytest.fixture
+@on_module_loop
 async def page(browser: Browser, service: RunningService) -> AsyncIterator[Page]:
     """The admin page, freshly loaded; page errors (CSP refusals included) fail the test."""
     async with open_page(browser, service, "/admin", (1100, 900)) as opened:

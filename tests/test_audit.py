@@ -10,7 +10,7 @@ import pytest
 
 from bot.audit import mask
 from tests.admin_helpers import ADMIN_KEY, admin, admin_get, admin_post, ask
-from tests.cli_run import environment, run
+from tests.cli_run import environment, run, spawn
 from tests.conftest import RunningService, StartService, base_config
 from tests.fakes.openai import FakeOpenAI
 
@@ -128,14 +128,15 @@ async def test_the_cli_exports_jsonl_since_a_date(
     await ask(service, "alice", PRIVATE)
     config = tmp_path / "audit.yaml"
     config.write_text(json.dumps({"audit": {"enabled": True}}))
-    code, out, err = await run("audit", "export", "--since", "2000-01-01", "--config", str(config),
-                               env=environment(fake_openai, REDIS_URL=redis_url))
+    env = environment(fake_openai, REDIS_URL=redis_url)
+    code, out, err = await spawn("audit", "export", "--since", "2000-01-01", "--config", str(config),
+                                 env=env)
     assert code == 0, err
     lines = [json.loads(line) for line in out.splitlines()]
     assert [(e["kind"], e["text"]) for e in lines] == [("message", MASKED),
                                                       ("answer", f"You said: {MASKED}")]
-    code, out, _ = await run("audit", "export", "--since", "2999-01-01", "--config", str(config),
-                             env=environment(fake_openai, REDIS_URL=redis_url))
+    code, out, _ = await spawn("audit", "export", "--since", "2999-01-01", "--config", str(config),
+                               env=env)
     assert (code, out) == (0, "")
 
 

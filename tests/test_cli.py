@@ -12,15 +12,15 @@ import pytest
 
 from adapters import COMMANDS
 from bot.cli import _parser
-from tests.cli_run import environment, run
+from tests.cli_run import environment, run, spawn
 from tests.conftest import ROOT
 from tests.fakes.openai import FakeOpenAI
 from tests.redis_proc import free_port
 
 
 async def test_chat_streams_answers_for_each_line_of_stdin(fake_openai: FakeOpenAI) -> None:
-    code, out, _ = await run("chat", "--user", "tester", env=environment(fake_openai),
-                             stdin=b"hello\nsecond line\n")
+    code, out, _ = await spawn("chat", "--user", "tester", env=environment(fake_openai),
+                               stdin=b"hello\nsecond line\n")
     assert code == 0
     assert out.splitlines() == ["You said: hello", "You said: second line"]
 
@@ -37,7 +37,7 @@ async def test_chat_answers_commands(fake_openai: FakeOpenAI) -> None:
 
 
 async def test_check_passes_against_a_working_llm(fake_openai: FakeOpenAI) -> None:
-    code, out, _ = await run("check", env=environment(fake_openai))
+    code, out, _ = await spawn("check", env=environment(fake_openai))
     assert code == 0
     assert "OK   LLM gpt-4o-mini" in out
     assert "OK   storage: in-process memory" in out
@@ -61,7 +61,7 @@ async def test_check_fails_when_redis_is_unreachable(fake_openai: FakeOpenAI) ->
 
 
 async def test_bad_config_is_one_line_without_a_traceback(fake_openai: FakeOpenAI) -> None:
-    code, _, err = await run("check", env=environment(fake_openai, BOT_PORT="abc"))
+    code, _, err = await spawn("check", env=environment(fake_openai, BOT_PORT="abc"))
     assert code == 2
     assert err.strip() == "config error: BOT_PORT (server.port): expected an integer, got 'abc'"
 

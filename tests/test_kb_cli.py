@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.cli_run import environment, run
+from tests.cli_run import environment, run, spawn
 from tests.documents import write_library
 from tests.fakes.openai import FakeOpenAI
 
@@ -43,9 +43,9 @@ async def test_kb_search_prints_file_heading_and_score(
 ) -> None:
     write_library(tmp_path / "docs")
     env = environment(fake_openai, REDIS_URL=redis_url, KNOWLEDGE_DIR=str(tmp_path / "docs"))
-    await run("kb", "sync", env=env)
-    code, out, _ = await run("kb", "search", "when are refunds paid to the card", "--top", "2",
-                             env=env)
+    await spawn("kb", "sync", env=env)
+    code, out, _ = await spawn("kb", "search", "when are refunds paid to the card", "--top", "2",
+                               env=env)
     assert code == 0
     first = out.splitlines()[0]
     assert first.startswith("1. 0.")

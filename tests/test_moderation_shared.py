@@ -7,7 +7,7 @@ import asyncio
 import time
 from pathlib import Path
 
-from tests.cli_run import environment, run
+from tests.cli_run import environment, run, spawn
 from tests.conftest import RunningService, StartService, base_config
 from tests.fakes.openai import FakeOpenAI
 from tests.moderation_words import ask, words_file
@@ -45,7 +45,8 @@ async def test_a_runtime_add_reaches_every_running_instance(
     first = await instance(start_service, redis_url, tmp_path)
     second = await instance(start_service, redis_url, tmp_path)
     assert not await refused(second, "a zebra crossing")
-    code, out, _ = await run("moderation", "add", "Zebra", env=cli_env(fake_openai, redis_url, tmp_path))
+    env = cli_env(fake_openai, redis_url, tmp_path)
+    code, out, _ = await spawn("moderation", "add", "Zebra", env=env)
     assert (code, out.strip()) == (0, "added: zebra; running instances apply it within 2 s")
     await until_refused(first, "a ZEBRA crossing")
     await until_refused(second, "a ｚｅｂｒａ crossing")

@@ -5,26 +5,30 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 from playwright.async_api import Browser, Page, expect
 
 from adapters import webhook
 from bot.texts import DEFAULTS
 from tests.browser import (
+    ON_MODULE_LOOP,
     browser,
     chromium,
     enter_key,
     enter_key_and_wait_for_presets,
+    fake_openai,
+    on_module_loop,
     open_page,
     page,
     save_screenshot,
     send,
     service,
+    start_service,
 )
 from tests.conftest import RunningService, StartService, base_config
 from tests.fakes.openai import FakeOpenAI
 
-__all__ = ["browser", "chromium", "page", "service"]  # the fixtures this module uses
+__all__ = ["browser", "chromium", "fake_openai", "page", "service", "start_service"]  # its fixtures
+pytestmark = ON_MODULE_LOOP
 
 SHOWCASE_ANSWER = (
     "Open it with `with`, then loop over it:\n\n"
@@ -36,7 +40,7 @@ SHOWCASE_ANSWER = (
 CODE_ANSWER = "Here is the code:\n\n```python\nprint('hi')\n```\n\nIt **prints** a greeting."
 
 
-@pytest.fixture
+@on_module_loop
 async def moderated_page(browser: Browser, start_service: StartService, fake_openai: FakeOpenAI,
                          tmp_path: Path) -> AsyncIterator[Page]:
     """The chat page of a service with a term list and the OpenAI moderation endpoint on."""

@@ -12,17 +12,21 @@ from playwright.async_api import Page, expect
 
 from bot.texts import DEFAULTS
 from tests.browser import (
+    ON_MODULE_LOOP,
     browser,
     chromium,
     enter_key_and_wait_for_presets,
+    fake_openai,
     page,
     save_screenshot,
     send,
     service,
+    start_service,
 )
 from tests.fakes.openai import FakeOpenAI
 
-__all__ = ["browser", "chromium", "page", "service"]  # the fixtures this module uses
+__all__ = ["browser", "chromium", "fake_openai", "page", "service", "start_service"]  # its fixtures
+pytestmark = ON_MODULE_LOOP
 
 
 def square_png(size: int = 96, rgb: tuple[int, int, int] = (220, 60, 40)) -> bytes:

@@ -8,12 +8,22 @@ from playwright.async_api import Browser, expect
 
 from adapters import webhook
 from bot.knowledge.sync import Syncer
-from tests.browser import TIMEOUT_MS, browser, chromium, enter_key, send
+from tests.browser import (
+    ON_MODULE_LOOP,
+    TIMEOUT_MS,
+    browser,
+    chromium,
+    enter_key,
+    fake_openai,
+    send,
+    start_service,
+)
 from tests.conftest import StartService, base_config
 from tests.documents import write_library
 from tests.fakes.openai import FakeOpenAI
 
-__all__ = ["browser", "chromium"]  # the fixtures this module uses
+__all__ = ["browser", "chromium", "fake_openai", "start_service"]  # the fixtures this module uses
+pytestmark = ON_MODULE_LOOP
 
 
 async def test_the_page_lists_the_cited_sources_as_links(
