@@ -20,8 +20,7 @@ import tempfile
 import traceback
 from typing import Any
 
-from adapters import ENABLED
-from bot.cli import main
+from bot.__main__ import run
 
 
 def serve_forever(path: str) -> None:
@@ -86,9 +85,9 @@ def _redirect(request: dict[str, Any], workdir: str) -> None:
 
 
 def _run_main(argv: list[str]) -> int:
-    """What `sys.exit(main(argv, ENABLED))` in `bot/__main__.py` makes the exit status."""
+    """What `sys.exit(run(argv))` in `bot/__main__.py` makes the exit status."""
     try:
-        code: object = main(argv, ENABLED)
+        code: object = run(argv)
     except SystemExit as exc:  # argparse's usage errors
         code = exc.code
     except BaseException:  # as the interpreter would: the traceback on stderr, status 1
