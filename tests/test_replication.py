@@ -12,12 +12,15 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
+from redis.exceptions import ReadOnlyError
 
 from bot.errors import ConfigError, StorageUnavailable
 from bot.jobs import RedisJobs
 from bot.settings import load
 from bot.storage import Put, RedisStorage
-from bot.storage.connect import parse
+from bot.storage.connect import Gate, parse
+from bot.storage.redis_docs import RedisDocs
 from bot.storage.replicas import GRACE, Replicas, Spell, judge, replicas_for
 from bot.tasks import TaskOwner
 from tests.redis_topologies import SentinelGroup, command
@@ -163,3 +166,38 @@ async def test_without_replica_acks_the_same_write_succeeds_and_may_be_lost(
         assert command(replica_port(group), "HGET", "imbot:doc:wechat:{a/o1}:msg:4", "v") == ""
     finally:
         await storage.close()
+
+
+async def replica_docs(group: SentinelGroup) -> tuple[RedisDocs, Redis]:
+    """Documents read through a connection to the replica: what a connection opened before a
+    failover reaches once its node was demoted."""
+    client = Redis(port=replica_port(group), decode_responses=True)
+    return RedisDocs(client, client, "imbot:", Gate(None), masters_only=True), client
+
+
+async def test_behind_sentinel_documents_are_read_from_the_master(group: SentinelGroup) -> None:
+    storage = RedisStorage(group.url, replicas=replicas_for(parse(group.url), None, 5.0))
+    try:
+        await swap(storage, "wechat:{a/o2}:msg:1", "making")
+        [doc] = await storage.read_docs(["wechat:{a/o2}:msg:1"])
+        assert (doc.etag, doc.value) == ("e1", "making")
+    finally:
+        await storage.close()
+
+
+async def test_a_demoted_node_refuses_to_say_a_record_is_missing(group: SentinelGroup) -> None:
+    docs, client = await replica_docs(group)
+    try:
+        with pytest.raises(ReadOnlyError, match="not the master"):
+            await docs.read(["wechat:{a/o3}:msg:1"])
+    finally:
+        await client.aclose()
+
+
+async def test_a_demoted_node_refuses_a_swap_it_would_call_a_conflict(group: SentinelGroup) -> None:
+    docs, client = await replica_docs(group)
+    try:
+        with pytest.raises(ReadOnlyError, match="not the master"):
+            await docs.swap([Put("wechat:{a/o4}:msg:1", "e2", "made")], ["e1"])  # no such etag
+    finally:
+        await client.aclose()

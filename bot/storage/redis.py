@@ -48,8 +48,10 @@ class RedisStorage(RedisCollections):
         # Waiters hold a future on it, never a connection of their own.
         feed = connect(target, max_connections=2, socket_timeout=None, wait_timeout=None,
                        name=name, keepalive=True)
-        # Document swaps (every step of a message's record) wait for `replicas` to have them.
-        self._docs = RedisDocs(self._redis, feed, prefix, self._gate, replicas)
+        # Document swaps (every step of a message's record) wait for `replicas` to have them;
+        # behind Sentinel, documents are read only from the master (see redis_docs.py).
+        self._docs = RedisDocs(self._redis, feed, prefix, self._gate, replicas,
+                               masters_only=target.kind == "sentinel")
         self._append = self._redis.register_script(
             "if #ARGV > 2 then redis.call('RPUSH', KEYS[1], unpack(ARGV, 3)) end "
             "if tonumber(ARGV[1]) > 0 then redis.call('LTRIM', KEYS[1], -tonumber(ARGV[1]), -1) "

@@ -18,12 +18,36 @@ from bot.storage.replicas import Replicas
 
 POLL = 0.5  # seconds between re-reads while the change feed is down
 
+# Only a master's answer counts. After a Sentinel failover, connections opened before it still
+# reach the demoted master, which serves its old data until it has resynced: a record missing
+# there is not missing, and acting on it lost messages (an answer's maker "taken over" by nobody,
+# its settling job done with nothing delivered). Writes fail there by themselves (READONLY); the
+# reads and the swap's no-write path check the role, and fail the same way, so redis-py drops the
+# connection and the caller's retry reaches the new master.
+_MASTER = """
+if not string.find(redis.call('INFO', 'replication'), 'role:master', 1, true) then
+  return redis.error_reply('READONLY not the master: its documents may be stale')
+end
+"""
+
+# KEYS: the documents; their etag and value, two entries per key.
+_READ = _MASTER + """
+local out = {}
+for i = 1, #KEYS do
+  local d = redis.call('HMGET', KEYS[i], 'e', 'v')
+  out[#out + 1] = d[1] or ''
+  out[#out + 1] = d[2] or ''
+end
+return out
+"""
+
 # KEYS: the documents. ARGV[1]: the change channel; then five per key: expected etag, new etag,
 # "w" (write) or "d" (delete), value, TTL in ms (0: none).
 _SWAP = """
 for i = 1, #KEYS do
   local cur = redis.call('HGET', KEYS[i], 'e') or ''
   if cur ~= ARGV[2 + (i - 1) * 5] then
+""" + _MASTER + """
     local out = {0}
     for j = 1, #KEYS do
       local d = redis.call('HMGET', KEYS[j], 'e', 'v')
@@ -63,14 +87,19 @@ class RedisDocs:
     """`read_docs`, `swap_docs` and `wait_change` for `RedisStorage` (keys given unprefixed)."""
 
     def __init__(self, redis: Client, feed_client: Client, prefix: str, gate: Gate,
-                 replicas: Replicas | None = None) -> None:
+                 replicas: Replicas | None = None, masters_only: bool = False) -> None:
         self._prefix = f"{prefix}doc:"
         self._channel = f"{prefix}changes"
         self._feed_client = feed_client
         self._feed = ChangeFeed(feed_client, self._channel)
         script = redis.register_script(_SWAP)
         # Calls of one loop turn share a pipeline: one round trip for many messages under load.
+        # `masters_only` (behind Sentinel): reads by the script that checks the role first.
         self._reads = Batch(redis, _queue_read, gate=gate)
+        if masters_only:
+            read = redis.register_script(_READ)
+            self._reads = Batch(redis, script=True, gate=gate, add=lambda pipe, call: read(
+                keys=[call[0]], client=cast(Any, pipe)))
         self._swaps = Batch(redis, script=True, gate=gate, replicas=replicas, add=lambda pipe, call: script(
             keys=call[0], args=call[1], client=cast(Any, pipe)))
 
@@ -82,7 +111,7 @@ class RedisDocs:
     async def read(self, keys: Sequence[str]) -> list[Doc]:
         """HMGET e v per key, pipelined with the other reads of this loop turn."""
         found = await asyncio.gather(*(self._reads(self._prefix + key) for key in keys))
-        return [_doc(key, etag, value) for key, (etag, value) in zip(keys, found, strict=True)]
+        return [_doc(key, *pair[:2]) for key, pair in zip(keys, found, strict=True)]
 
     async def swap(self, puts: Sequence[Put], etags: Sequence[str]) -> tuple[bool, list[Doc]]:
         """The compare-and-swap script; (written?, docs after)."""
