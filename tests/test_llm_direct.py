@@ -100,25 +100,29 @@ async def test_the_servers_retry_after_is_waited_before_the_next_attempt(
     assert time.monotonic() - started >= 0.7
 
 
-async def test_an_unreachable_endpoint_is_llm_unreachable() -> None:
+@pytest.mark.parametrize("retries", [1, 0])
+async def test_an_unreachable_endpoint_is_llm_unreachable(retries: int) -> None:
     with socket.socket() as probe:  # a port nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    client = OpenAILLM(settings(f"http://127.0.0.1:{port}/v1", retries=1), Metrics())
+    client = OpenAILLM(settings(f"http://127.0.0.1:{port}/v1", retries=retries), Metrics())
     with pytest.raises(UpstreamError) as caught:
         await client.complete(MESSAGES)
     await client.close()
     assert caught.value.kind == "llm_unreachable"
 
 
-async def test_a_slow_model_times_out_as_llm_timeout(fake_openai: FakeOpenAI) -> None:
+@pytest.mark.parametrize("retries", [1, 0])
+async def test_a_slow_model_times_out_as_llm_timeout_after_every_attempt(
+    fake_openai: FakeOpenAI, retries: int
+) -> None:
     fake_openai.latency = 1.0
-    client = OpenAILLM(settings(fake_openai.url, retries=1, timeout=0.2), Metrics())
+    client = OpenAILLM(settings(fake_openai.url, retries=retries, timeout=0.2), Metrics())
     with pytest.raises(UpstreamError) as caught:
         await client.complete(MESSAGES)
     await client.close()
     assert caught.value.kind == "llm_timeout"
-    assert len(fake_openai.chat_calls) == 2
+    assert len(fake_openai.chat_calls) == retries + 1
 
 
 @pytest.mark.parametrize(("status", "headers", "retried"), [
@@ -141,27 +145,6 @@ def test_the_wait_before_the_sdks_attempt(headers: dict[str, str], low: float,
     delay = retry_delay(429, headers)
     assert delay is not None
     assert low <= delay <= high
-
-
-async def test_without_retries_a_timeout_is_one_attempt(fake_openai: FakeOpenAI) -> None:
-    fake_openai.latency = 1.0
-    client = OpenAILLM(settings(fake_openai.url, retries=0, timeout=0.2), Metrics())
-    with pytest.raises(UpstreamError) as caught:
-        await client.complete(MESSAGES)
-    await client.close()
-    assert caught.value.kind == "llm_timeout"
-    assert len(fake_openai.chat_calls) == 1
-
-
-async def test_without_retries_an_unreachable_endpoint_is_llm_unreachable() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    client = OpenAILLM(settings(f"http://127.0.0.1:{port}/v1", retries=0), Metrics())
-    with pytest.raises(UpstreamError) as caught:
-        await client.complete(MESSAGES)
-    await client.close()
-    assert caught.value.kind == "llm_unreachable"
 
 
 async def stream_text(client: OpenAILLM) -> str:

@@ -30,16 +30,18 @@ if not string.find(redis.call('INFO', 'replication'), 'role:master', 1, true) th
 end
 """
 
-# KEYS: the documents; their etag and value, two entries per key.
-_READ = _MASTER + """
-local out = {}
-for i = 1, #KEYS do
-  local d = redis.call('HMGET', KEYS[i], 'e', 'v')
+# Appends every key's etag and value to `out` (two entries per key) and returns it.
+_DOCS = """
+for j = 1, #KEYS do
+  local d = redis.call('HMGET', KEYS[j], 'e', 'v')
   out[#out + 1] = d[1] or ''
   out[#out + 1] = d[2] or ''
 end
 return out
 """
+
+# KEYS: the documents; their etag and value, two entries per key.
+_READ = _MASTER + "local out = {}" + _DOCS
 
 # KEYS: the documents. ARGV[1]: the change channel; then five per key: expected etag, new etag,
 # "w" (write) or "d" (delete), value, TTL in ms (0: none).
@@ -47,14 +49,7 @@ _SWAP = """
 for i = 1, #KEYS do
   local cur = redis.call('HGET', KEYS[i], 'e') or ''
   if cur ~= ARGV[2 + (i - 1) * 5] then
-""" + _MASTER + """
-    local out = {0}
-    for j = 1, #KEYS do
-      local d = redis.call('HMGET', KEYS[j], 'e', 'v')
-      out[#out + 1] = d[1] or ''
-      out[#out + 1] = d[2] or ''
-    end
-    return out
+""" + _MASTER + "local out = {0}" + _DOCS + """
   end
 end
 for i = 1, #KEYS do
