@@ -72,7 +72,7 @@ async def create_core(settings: Settings) -> Core:
         raise
     accounts = Accounts()  # filled by the adapters as they are built
     pipeline = Pipeline(build_steps(settings, storage, llm, presets, texts, metrics, moderation,
-                                    ledger, auditor, knowledge, tools, accounts))
+                                    ledger, auditor, knowledge, tools, accounts), texts)
     tasks = TaskOwner()
     jobs = open_jobs(settings.storage, tasks)
     if mcp is not None:

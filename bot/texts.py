@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from bot.config import Section
 from bot.errors import ConfigError
@@ -96,6 +98,9 @@ DEFAULTS: dict[str, str] = {
 
 _FORMAT = string.Formatter()
 
+# The texts of the account the message in hand came to (set by the pipeline, see `speaking_for`).
+_SPEAKING: ContextVar[Texts | None] = ContextVar("texts_speaking", default=None)
+
 
 def placeholders(template: str) -> set[str]:
     """The names `template` fills in (`{name.attr}` and `{name[0]}` count as `name`, a positional
@@ -117,6 +122,7 @@ class Texts:
         self._overrides = dict(overrides or {})  # the root `texts:`, checked by `check()`
         self._layers: tuple[Mapping[str, str], ...] = ()  # a section's and an account's, checked
         self._texts: dict[str, str] = {}
+        self._accounts: dict[tuple[str, str], Texts] = {}  # (platform, account) -> its texts
         self._merge()
 
     def __repr__(self) -> str:  # counts only: an override may hold anything
@@ -145,19 +151,20 @@ class Texts:
             self.fit(key, template, f"texts.{key}")
 
     def overrides(self, s: Section, platform: str) -> dict[str, str]:
-        """The section's `texts:` as checked overrides of `platform`'s own texts; a key is written
-        with or without the prefix (`welcome` or `wechat_welcome`)."""
+        """The section's `texts:` as checked overrides of `platform`'s own texts (written with or
+        without the prefix: `welcome` or `wechat_welcome`) and of the core's (`help`)."""
         texts = s.section("texts")
         found = {}
         for name in texts.names():
-            key = name if name.startswith(f"{platform}_") else f"{platform}_{name}"
+            own = name if name.startswith(f"{platform}_") else f"{platform}_{name}"
+            # The platform's own text first (`image_unsupported` names WeChat's there), else
+            # one of the core's (`help`), said to this section's or account's messages only.
+            key = name if not self._known(own) and self._known(name) else own
             value, where = texts.raw(name)
             if value is None:
                 continue  # `welcome:` left empty: the text is not overridden
             if not self._known(key):
-                hint = " (texts every platform says go under the root texts:)" \
-                    if self._known(name) else ""
-                raise ConfigError(f"{where}: unknown {platform} text{hint}")
+                raise ConfigError(f"{where}: unknown {platform} text")
             found[key] = self.fit(key, texts.text(name), where)
         return found
 
@@ -203,11 +210,29 @@ class Texts:
         scoped._merge()
         return scoped
 
+    def adopt(self, platform: str, account: str, texts: Texts) -> None:
+        """Say the core's texts, too, as `texts` (an account's `scoped` copy) has them, to the
+        messages of that account (an adapter calls this for each of its accounts)."""
+        self._accounts[(platform, account)] = texts
+
+    @contextmanager
+    def speaking_for(self, platform: str, account: str) -> Iterator[None]:
+        """While one message runs through the pipeline, `get` answers with its account's texts
+        (the steps hold the process's `Texts`; a context variable keeps messages apart)."""
+        token = _SPEAKING.set(self._accounts.get((platform, account)))
+        try:
+            yield
+        finally:
+            _SPEAKING.reset(token)
+
     def get(self, key: str, lang: str | None = None, **values: object) -> str:
         """The text for `key` (its `key.lang` variant when there is one), formatted; an unknown
         key falls back to the internal-error text."""
-        template = (lang and self._texts.get(f"{key}.{lang}")) or self._texts.get(key) \
-            or self._texts["error_internal"]
+        table = self._texts
+        if self._accounts and (speaking := _SPEAKING.get()) is not None:
+            table = speaking._texts  # the message's account has texts of its own
+        template = (lang and table.get(f"{key}.{lang}")) or table.get(key) \
+            or table["error_internal"]
         try:
             return template.format(**values)
         except (KeyError, IndexError, ValueError):

@@ -14,6 +14,10 @@ from adapters.feishu import texts as feishu_texts
 from adapters.wechat import settings as wechat_settings
 from adapters.wechat import texts as wechat_texts
 from bot.errors import ConfigError
+from bot.messages import Conversation, Incoming
+from bot.pipeline import Pipeline
+from bot.pipeline.context import Context, Next
+from bot.replier import CollectingReplier
 from bot.settings import load
 from bot.texts import DEFAULTS, Texts, placeholders
 from tests.conftest import StartService, base_config
@@ -103,6 +107,55 @@ def test_a_feishu_apps_own_text_beats_the_feishu_section(tmp_path: Path) -> None
         "Hmm", "One moment")
 
 
+def adopted(tmp_path: Path, text: str) -> Texts:
+    """The process's texts with every WeChat account's adopted, as the adapter's `create` does."""
+    settings = load(write(tmp_path, text), env={})
+    base = wechat_texts.registered(Texts(settings.texts))
+    for account in wechat_settings.read_all(settings.section.section("wechat"), base):
+        base.adopt("wechat", account.account, account.texts)
+    return base
+
+
+def test_a_core_text_set_for_an_account_is_said_to_that_accounts_messages(tmp_path: Path) -> None:
+    texts = adopted(tmp_path, SHOP.replace("s}", "s, texts: {help: Shop help}}"))
+    with texts.speaking_for("wechat", "shop"):
+        assert texts.get("help") == "Shop help"
+    with texts.speaking_for("wechat", "default"):
+        assert texts.get("help") == DEFAULTS["help"]
+    assert texts.get("help") == DEFAULTS["help"]  # no message in hand: the process's texts
+
+
+def test_a_core_text_under_a_platform_section_is_said_to_that_platform_only(tmp_path: Path) -> None:
+    texts = adopted(tmp_path, "wechat:\n  token: t\n  texts: {reset_done: Forgotten on WeChat}\n")
+    with texts.speaking_for("wechat", "default"):
+        assert texts.get("reset_done") == "Forgotten on WeChat"
+    with texts.speaking_for("feishu", "default"):
+        assert texts.get("reset_done") == DEFAULTS["reset_done"]
+
+
+def test_a_section_key_naming_both_a_platform_and_a_core_text_is_the_platforms(
+        tmp_path: Path) -> None:
+    (default,) = wechat_accounts(tmp_path, "wechat:\n  token: t\n"
+                                           "  texts: {image_unsupported: No pictures}\n")
+    assert default.texts.get("wechat_image_unsupported") == "No pictures"
+    assert default.texts.get("image_unsupported") == DEFAULTS["image_unsupported"]
+
+
+async def test_the_pipeline_says_the_texts_of_the_messages_account(tmp_path: Path) -> None:
+    texts = adopted(tmp_path, SHOP.replace("s}", "s, texts: {help: Shop help}}"))
+    said: list[str] = []
+
+    async def say_help(ctx: Context, call_next: Next) -> None:
+        said.append(texts.get("help"))
+
+    pipeline = Pipeline([say_help], texts)
+    for account in ("shop", "default"):
+        incoming = Incoming(platform="wechat", conversation=Conversation("wechat", "o1", account),
+                            user_id="o1", text="/help", account=account)
+        await pipeline.handle(incoming, CollectingReplier())
+    assert said == ["Shop help", DEFAULTS["help"]]
+
+
 def test_a_language_variant_overrides_only_that_language(tmp_path: Path) -> None:
     texts = root_texts(tmp_path, "texts:\n  token_quota_user.zh: 明天再来\n")
     assert (texts.get("token_quota_user", lang="zh"), texts.get("token_quota_user", lang="en")) == (
@@ -121,7 +174,6 @@ def test_an_unknown_root_text_is_a_config_error(tmp_path: Path, config: str, say
 
 @pytest.mark.parametrize(("config", "says"), [
     ("wechat:\n  token: t\n  texts: {foo: x}", "wechat.texts.foo: unknown wechat text"),
-    ("wechat:\n  token: t\n  texts: {help: x}", "wechat.texts.help: unknown wechat text (texts"),
     (SHOP.replace("s}", "s, texts: {foo: x}}"), "wechat.accounts[0].texts.foo: unknown wechat text"),
 ])
 def test_an_unknown_section_text_is_a_config_error(tmp_path: Path, config: str, says: str) -> None:

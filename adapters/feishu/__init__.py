@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from adapters.feishu import settings as feishu_settings
-from adapters.feishu.texts import registered
+from adapters.feishu.texts import PLATFORM, registered
 from bot.platform import Adapter, Services
 
 
@@ -15,6 +15,8 @@ def create(services: Services) -> Adapter | None:
     apps = feishu_settings.read_all(services.config.section("feishu"), services.texts)
     if not apps:
         return None
+    for app in apps:  # its messages hear its texts, the core's included
+        services.texts.adopt(PLATFORM, app.account, app.texts)
     # lark-oapi takes ~3.5 s to import: only deployments that use Feishu pay for it.
     from adapters.feishu.adapter import FeishuAdapter
 

@@ -21,7 +21,7 @@ from adapters.wechat import settings as wechat_settings
 from adapters.wechat.account import OfficialAccount, record_ttl
 from adapters.wechat.push import WeChatPusher, menu_push
 from adapters.wechat.settings import WeChatSettings
-from adapters.wechat.texts import registered
+from adapters.wechat.texts import PLATFORM, registered
 from bot.platform import Adapter, Check, ConnectionHealth, OperatorCommands, Services
 
 __all__ = ["COMMANDS", "WeChatAdapter", "create", "record_ttl"]
@@ -70,4 +70,6 @@ def create(services: Services) -> Adapter | None:
     texts are registered either way, so the root `texts:` may override them."""
     registered(services.texts)
     accounts = wechat_settings.read_all(services.config.section("wechat"), services.texts)
+    for account in accounts:  # its messages hear its texts, the core's included
+        services.texts.adopt(PLATFORM, account.account, account.texts)
     return WeChatAdapter(accounts, services) if accounts else None

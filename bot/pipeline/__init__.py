@@ -123,8 +123,9 @@ async def _end(ctx: Context) -> None:
 class Pipeline:
     """Runs an `Incoming` through the steps with the adapter's replier."""
 
-    def __init__(self, steps: Sequence[Step]) -> None:
+    def __init__(self, steps: Sequence[Step], texts: Texts | None = None) -> None:
         self._steps = tuple(steps)
+        self._texts = texts  # the steps' texts: each message hears its account's
         chain: Next = _end
         for step in reversed(self._steps):
             chain = _link(step, chain)
@@ -133,7 +134,11 @@ class Pipeline:
     async def handle(self, incoming: Incoming, replier: Replier) -> Context:
         """Process one message; returns the final context (for adapters and tests)."""
         ctx = Context(incoming=incoming, replier=replier)
-        await self._chain(ctx)
+        if self._texts is None:
+            await self._chain(ctx)
+            return ctx
+        with self._texts.speaking_for(incoming.platform, incoming.account):
+            await self._chain(ctx)
         return ctx
 
 
