@@ -109,8 +109,7 @@ class DirectChat:
             try:
                 raw = await response.read()
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-                error = transport_error(exc, self._url)
-                raise error from error.__cause__
+                raise transport_error(exc, self._url)  # noqa: B904 - its cause is the SDK's
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -149,7 +148,7 @@ class DirectChat:
     async def _after_failure(self, failed: Failed) -> None:
         """Raise the SDK's error when the SDK would not retry; else wait its back-off."""
         if failed.delay is None or self._retries == 0:
-            raise failed.error from failed.error.__cause__
+            raise failed.error
         await asyncio.sleep(failed.delay)
 
     async def _events(self, response: aiohttp.ClientResponse) -> AsyncIterator[Any]:
@@ -167,8 +166,7 @@ class DirectChat:
                                           body=data["error"])
                 yield data
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            error = transport_error(exc, self._url)
-            raise error from error.__cause__
+            raise transport_error(exc, self._url)  # noqa: B904 - its cause is the SDK's
 
     def _status_error(self, response: aiohttp.ClientResponse, raw: bytes) -> openai.APIError:
         """The SDK's own error for an error answer, made by the SDK from the same response."""

@@ -116,8 +116,9 @@ async def chat_once(http: aiohttp.ClientSession, port: int, text: str) -> object
         return await response.json()
 
 
-async def test_serve_answers_and_stops_cleanly_on_sigterm(fake_openai: FakeOpenAI) -> None:
-    proc, port = await serve(fake_openai)
+async def answer_once_then_stop(fake_openai: FakeOpenAI, **env: str) -> tuple[int | None, bytes]:
+    """`serve` answers one chat, then SIGTERM: its exit status and stderr."""
+    proc, port = await serve(fake_openai, **env)
     try:
         async with aiohttp.ClientSession() as http:
             await wait_until_serving(http, port)
@@ -125,7 +126,12 @@ async def test_serve_answers_and_stops_cleanly_on_sigterm(fake_openai: FakeOpenA
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode == 0
+    return proc.returncode, err
+
+
+async def test_serve_answers_and_stops_cleanly_on_sigterm(fake_openai: FakeOpenAI) -> None:
+    code, err = await answer_once_then_stop(fake_openai)
+    assert code == 0
     assert b"shutting down" in err
 
 
@@ -133,16 +139,9 @@ async def test_serve_answers_and_stops_cleanly_on_sigterm(fake_openai: FakeOpenA
 async def test_serve_runs_on_uvloop_unless_the_setting_turns_it_off(
     fake_openai: FakeOpenAI, setting: str, loop: bytes
 ) -> None:
-    proc, port = await serve(fake_openai, BOT_UVLOOP=setting)
-    try:
-        async with aiohttp.ClientSession() as http:
-            await wait_until_serving(http, port)
-            assert await chat_once(http, port, "up?") == {"reply": "You said: up?"}
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        _, err = await asyncio.wait_for(proc.communicate(), 30)
+    code, err = await answer_once_then_stop(fake_openai, BOT_UVLOOP=setting)
     assert loop in err
-    assert proc.returncode == 0
+    assert code == 0
 
 
 async def test_sigterm_lets_an_in_flight_answer_finish(fake_openai: FakeOpenAI) -> None:
