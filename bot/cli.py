@@ -16,7 +16,7 @@ from bot.app import build_app, make_adapters
 from bot.checks import core_checks
 from bot.core import close_core, create_core
 from bot.errors import BotError, ConfigError, StorageUnavailable
-from bot.event_loop import loop_factory
+from bot.event_loop import loop_factory, settle_the_heap
 from bot.messages import Conversation, Incoming, Reply, Source
 from bot.moderation import command as moderation_command
 from bot.moderation.command import ACTIONS
@@ -121,6 +121,7 @@ async def serve(
     site = web.TCPSite(runner, host or settings.server.host, settings.server.port
                        if port is None else port)
     await site.start()
+    settle_the_heap()  # after start-up: what it made stays for the process's life
     addresses = ", ".join(f"{a[0]}:{a[1]}" for a in runner.addresses if isinstance(a, tuple))
     log.info("serving on %s (storage=%s, adapters=%s, loop=%s)", addresses,
              core.services.storage.kind,

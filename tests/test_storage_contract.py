@@ -282,6 +282,24 @@ async def test_one_swap_wakes_every_waiter_of_the_document(storage: Storage) -> 
     assert await asyncio.wait_for(asyncio.gather(*waiters), 5) == [Doc("d1", "e1", "v1")] * 3
 
 
+async def test_a_swap_leaving_an_absent_document_absent_wakes_none_of_its_waiters(
+    storage: Storage,
+) -> None:
+    waiter = asyncio.ensure_future(storage.wait_change("{u}b", "", 0.3))
+    await asyncio.sleep(0.05)
+    ok, docs = await storage.swap_docs([put("{u}a", "", "a1"), put("{u}b", "", None)], ["ea", "eb"])
+    assert (ok, docs) == (True, [Doc("{u}a", "ea", "a1"), Doc("{u}b", "", None)])
+    assert not waiter.done()  # nothing changed there: it waits out its time
+    assert await asyncio.wait_for(waiter, 5) == Doc("{u}b", "", None)
+
+
+async def test_a_swap_expecting_a_document_absent_fails_once_it_exists(storage: Storage) -> None:
+    await storage.swap_docs([put("{u}b", "", "b1")], ["eb"])
+    ok, docs = await storage.swap_docs([put("{u}a", "", "a1"), put("{u}b", "", None)], ["ea", "x"])
+    assert ok is False
+    assert docs == [Doc("{u}a", "", None), Doc("{u}b", "eb", "b1")]
+
+
 async def test_hincr_adds_to_fields_of_several_hashes(storage: Storage) -> None:
     await storage.hincr([("u:{d1}:a", {"x": 2, "y": 1}), ("u:{d1}:b", {"x": 5})], ttl=60)
     await storage.hincr([("u:{d1}:a", {"x": 3})], ttl=60)

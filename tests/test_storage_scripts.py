@@ -50,3 +50,27 @@ async def test_a_swap_after_the_server_forgot_its_scripts_still_runs_once(
         assert not (await store.swap_docs([Put("k", "e1", "v3", 60)], ["e3"]))[0]  # it ran once
     finally:
         await store.close()
+
+
+async def test_a_swap_publishes_the_documents_it_changed_and_no_other(
+    redis_url: str, raw: aioredis.Redis
+) -> None:
+    prefix = f"scripts-{uuid.uuid4().hex}:"
+    store = RedisStorage(redis_url, prefix=prefix)
+    pubsub = raw.pubsub()
+    try:
+        await pubsub.subscribe(f"{prefix}changes")
+        await store.swap_docs([Put("{u}gone", "", "x", 60)], ["eg"])
+        # written, deleted, and absent-left-absent (no change: not published)
+        ok, _ = await store.swap_docs([Put("{u}rec", "", "v", 60), Put("{u}gone", "eg", None, 60),
+                                       Put("{u}queue", "", None, 60)], ["e1", "e2", "e3"])
+        assert ok
+        heard = []
+        for _ in range(5):  # the subscription's confirmation, then the three keys, then silence
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.3)
+            if message is not None:
+                heard.append(message["data"].decode())
+        assert heard == [f"{prefix}doc:{{u}}gone", f"{prefix}doc:{{u}}rec", f"{prefix}doc:{{u}}gone"]
+    finally:
+        await pubsub.aclose()
+        await store.close()

@@ -14,9 +14,16 @@ from functools import partial
 import pytest
 
 from adapters.wechat.ledger import Ledger
+from adapters.wechat.local import Local
+from adapters.wechat.maker import Maker
+from adapters.wechat.outbox import Outbox
 from adapters.wechat.parse import Inbound
+from adapters.wechat.produce import Answer
 from adapters.wechat.record import Timing
+from adapters.wechat.settings import WeChatSettings
+from adapters.wechat.settle import Settler
 from bot.storage import MemoryStorage, RedisStorage, Storage
+from bot.tasks import TaskOwner
 
 T = Timing(lease=20.0, retries_over=24.0)
 
@@ -223,3 +230,35 @@ async def test_a_long_answer_served_after_an_earlier_ones_queue_replaces_it(
         _, taken = await book.take(msg(key), last=False, known=made)
         await book.written(msg(key), ok=True, last=False, known=taken)  # the queue guessed absent
     assert await book.next_more(msg()) == ("q2", "")
+
+
+async def test_the_settling_job_plans_on_the_answer_made_here_without_reading_it(
+    storage: Storage, clock: Clock
+) -> None:
+    counting = CountingReads(storage)
+    book = ledger(counting, clock)  # type: ignore[arg-type]
+    tasks, local = TaskOwner(), Local()
+    outbox = Outbox(WeChatSettings(token="t", app_id="wx1"), book, None)
+
+    thinking = asyncio.Event()
+
+    async def produce(_: Inbound) -> Answer:
+        await thinking.wait()  # the job is read while the answer is being made (as it usually is)
+        return Answer("the answer")
+
+    maker = Maker(book, local, outbox, tasks, produce, lambda answer, handed: ("the answer",))
+    settler = Settler(book, local, maker, outbox, tasks, jobs=None)
+    _, doc, _ = await book.arrive(msg("here"), "a", 1)
+    run = maker.start(msg("here"), "a", doc)
+    settling = asyncio.ensure_future(settler.settle(msg("here")))
+    await asyncio.sleep(0.05)
+    thinking.set()
+    made = await local.wait(run, 5)
+    assert made is not None
+    await asyncio.sleep(0.05)  # the job waits on the record as made, for a delivery to take it
+    reads_while_made = counting.reads
+    _, taken = await book.take(msg("here"), last=False, known=made)
+    await book.written(msg("here"), ok=True, last=False, known=taken)
+    await asyncio.wait_for(settling, 5)  # served: nothing left to deliver
+    assert reads_while_made == 0  # only the wait's own read (storage's wait_change) ran
+    await tasks.drain(1)

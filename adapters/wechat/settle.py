@@ -15,7 +15,7 @@ import logging
 from typing import Any, Literal
 
 from adapters.wechat.ledger import Ledger
-from adapters.wechat.local import Local
+from adapters.wechat.local import Local, Run
 from adapters.wechat.maker import Maker, new_token
 from adapters.wechat.outbox import Outbox
 from adapters.wechat.parse import Inbound
@@ -70,7 +70,7 @@ class Settler:
             run = self._local.get(msg.key)
             if run is not None and run.task is not None:
                 await asyncio.shield(run.task)  # made here: no need to watch storage meanwhile
-                seen = None
+                seen = _stored(run)
             rec, doc = seen if seen is not None else await self._ledger.read(msg)
             seen = None
             now = self._ledger.clock()
@@ -86,6 +86,7 @@ class Settler:
                 continue
             await self._act(msg, step.kind)
         log.error("wechat: gave up settling a message after %d steps", MAX_STEPS)
+
 
     async def _act(self, msg: Inbound, kind: Literal["take_over", "deliver_late", "send_rest"]) -> None:
         """Claim the lease for the planned step and do it; nothing when someone acted first
@@ -109,3 +110,13 @@ class Settler:
                 await self._outbox.send_rest(msg, claimed, token)
         finally:
             self._local.close(held)
+
+
+def _stored(run: Run) -> tuple[Record | None, Doc] | None:
+    """The record as the run here stored it, if it did. Possibly stale by now (a delivery may
+    have taken the answer since): a wait on it returns at once, and every step is a fenced swap
+    that starts from storage, so planning on it costs a round trip at worst, never a wrong act."""
+    made = run.made.result() if run.made.done() else None
+    if made is None or made.value is None:
+        return None
+    return Record.from_json(made.value), made

@@ -123,8 +123,10 @@ class MemoryStorage:
         written = []
         for put, etag in zip(puts, etags, strict=True):
             if put.value is None:
-                self._values.pop(f"doc:{put.key}", None)
                 written.append(Doc(put.key, "", None))
+                if not put.etag:
+                    continue  # absent and left absent: no change, nobody to wake
+                self._values.pop(f"doc:{put.key}", None)
             else:
                 self._put(f"doc:{put.key}", (etag, put.value), put.ttl)
                 written.append(Doc(put.key, etag, put.value))

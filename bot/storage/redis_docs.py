@@ -1,7 +1,8 @@
 """Versioned documents on Redis: a hash {e: etag, v: value} per key, swapped by one Lua script.
 
 The script compares every key's etag first and writes only when all match (all or nothing), then
-publishes each written key on the change channel, so waiters on any instance wake at once.
+publishes each changed key on the change channel, so waiters on any instance wake at once (a
+document that was absent and stays absent did not change: it is neither deleted nor published).
 """
 
 from __future__ import annotations
@@ -55,7 +56,10 @@ end
 for i = 1, #KEYS do
   local b = 2 + (i - 1) * 5
   if ARGV[b + 2] == 'd' then
-    redis.call('DEL', KEYS[i])
+    if ARGV[b] ~= '' then  -- an absent document left absent is no change: nothing to wake
+      redis.call('DEL', KEYS[i])
+      redis.call('PUBLISH', ARGV[1], KEYS[i])
+    end
   else
     redis.call('HSET', KEYS[i], 'e', ARGV[b + 1], 'v', ARGV[b + 3])
     if tonumber(ARGV[b + 4]) > 0 then
@@ -63,8 +67,8 @@ for i = 1, #KEYS do
     else
       redis.call('PERSIST', KEYS[i])
     end
+    redis.call('PUBLISH', ARGV[1], KEYS[i])
   end
-  redis.call('PUBLISH', ARGV[1], KEYS[i])
 end
 return {1}
 """
