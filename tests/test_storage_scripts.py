@@ -72,5 +72,5 @@ async def test_a_swap_publishes_the_documents_it_changed_and_no_other(
                 heard.append(message["data"].decode())
         assert heard == [f"{prefix}doc:{{u}}gone", f"{prefix}doc:{{u}}rec", f"{prefix}doc:{{u}}gone"]
     finally:
-        await pubsub.aclose()
+        await pubsub.aclose()  # type: ignore[no-untyped-call]
         await store.close()
