@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from wechatpy import parse_message
 
 from adapters.wechat.parse import inbound
 from adapters.wechat.texts import DEFAULTS as TEXTS
@@ -171,3 +172,25 @@ def test_events_are_keyed_by_sender_and_create_time_not_wechatpys_zero_id() -> N
 
 def test_messages_are_keyed_by_msgid() -> None:
     assert inbound(text_xml("x", msg_id=42)).key == "42"
+
+
+@pytest.mark.parametrize(("kind", "fields"), [
+    ("text", "<Content><![CDATA[你好 <b>]]></Content>"),
+    ("voice", "<MediaId>m1</MediaId><Format>amr</Format><Recognition>说话</Recognition>"),
+    ("voice", "<MediaId>m1</MediaId><Format>amr</Format>"),
+    ("image", "<PicUrl>http://x/p.jpg</PicUrl><MediaId>m2</MediaId>"),
+    ("video", "<MediaId>m3</MediaId><ThumbMediaId>t</ThumbMediaId>"),
+    ("location", "<Location_X>23.1</Location_X><Location_Y>113.3</Location_Y><Label>x</Label>"),
+    ("link", "<Title>t</Title><Description>d</Description><Url>http://x</Url>"),
+    ("miniprogrampage", "<Title>t</Title>"),
+    ("event", "<Event>subscribe</Event><EventKey>qrscene_7</EventKey>"),
+    ("event", "<Event>CLICK</Event><EventKey>menu_help</EventKey>"),
+])
+def test_each_push_reads_as_wechatpys_own_parse_of_it(kind: str, fields: str) -> None:
+    xml = message_xml(kind, fields)
+    ours, theirs = inbound(xml), parse_message(xml)
+    assert ours.kind == theirs.type
+    assert (ours.openid, ours.account) == (theirs.source, theirs.target)
+    assert ours.text == (getattr(theirs, "content", "") if kind == "text"
+                         else getattr(theirs, "recognition", None) or "")
+    assert ours.event == (theirs.event if kind == "event" else "")
