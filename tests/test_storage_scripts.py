@@ -1,4 +1,5 @@
-"""Script calls on a real Redis: the SCRIPT EXISTS round trip is paid once, not per pipeline."""
+"""Script calls on a real Redis: the SCRIPT EXISTS round trip is paid once, not per pipeline; a
+swap publishes what it changed; replies are parsed by hiredis."""
 
 from __future__ import annotations
 
@@ -74,3 +75,11 @@ async def test_a_swap_publishes_the_documents_it_changed_and_no_other(
     finally:
         await pubsub.aclose()  # type: ignore[no-untyped-call]
         await store.close()
+
+
+def test_redis_replies_are_parsed_by_hiredis() -> None:
+    from redis.asyncio.connection import DefaultParser
+    from redis.utils import HIREDIS_AVAILABLE
+
+    assert HIREDIS_AVAILABLE  # a dependency: redis-py then parses every reply in C
+    assert DefaultParser.__name__ == "_AsyncHiredisParser"
