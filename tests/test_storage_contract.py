@@ -156,6 +156,17 @@ async def test_concurrent_reads_of_one_loop_turn_each_get_their_own_value(storag
     assert values == [*(f"v{n}" for n in range(20)), None]
 
 
+async def test_concurrent_writes_of_one_loop_turn_each_take_effect(storage: Storage) -> None:
+    await storage.set("gone", "x")
+    await asyncio.gather(*(storage.set(f"w{n}", f"v{n}", ttl=60) for n in range(10)),
+                         storage.delete("gone"))
+    claims = await asyncio.gather(*(storage.claim(f"c{n % 3}", ttl=60) for n in range(9)))
+    assert claims.count(True) == 3  # one winner per key, in the same turn
+    assert await asyncio.gather(*(storage.get(f"w{n}") for n in range(10))) == [
+        f"v{n}" for n in range(10)]
+    assert await storage.get("gone") is None
+
+
 
 
 

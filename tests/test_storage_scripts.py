@@ -3,6 +3,7 @@ swap publishes what it changed; replies are parsed by hiredis."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
@@ -83,3 +84,23 @@ def test_redis_replies_are_parsed_by_hiredis() -> None:
 
     assert HIREDIS_AVAILABLE  # a dependency: redis-py then parses every reply in C
     assert DefaultParser.__name__ == "_AsyncHiredisParser"
+
+
+async def test_the_writes_of_one_loop_turn_share_one_round_trip(redis_url: str) -> None:
+    store = RedisStorage(redis_url, prefix=f"scripts-{uuid.uuid4().hex}:")
+    sent: list[int] = []
+    try:
+        await store.ping()
+        pool = store._redis.connection_pool  # type: ignore[union-attr]
+        taken = pool.get_connection
+
+        async def counting(*args: object, **kwargs: object) -> object:
+            sent.append(1)
+            return await taken(*args, **kwargs)
+
+        pool.get_connection = counting  # type: ignore[method-assign]
+        await asyncio.gather(*(store.set(f"k{n}", "v", ttl=60) for n in range(20)),
+                             *(store.claim(f"c{n}", ttl=60) for n in range(20)))
+        assert len(sent) == 1  # twenty SETs and twenty SET NXs went out as one pipeline
+    finally:
+        await store.close()

@@ -23,6 +23,15 @@ def _queue_get(pipe: Pipe, call: tuple[Any, ...]) -> None:
     pipe.get(call[0])
 
 
+def _queue_set(pipe: Pipe, call: tuple[Any, ...]) -> None:
+    key, value, px, nx = call
+    pipe.set(key, value, px=px, nx=nx)
+
+
+def _queue_delete(pipe: Pipe, call: tuple[Any, ...]) -> None:
+    pipe.delete(call[0])
+
+
 def _queue_conversation(pipe: Pipe, call: tuple[Any, ...]) -> None:
     pipe.hgetall(call[0])
     pipe.lrange(call[1], 0, -1)
@@ -67,6 +76,9 @@ class RedisStorage(RedisCollections):
             keys=call[0], args=call[1], client=cast(Any, pipe)))
         self._reads = Batch(self._redis, _queue_conversation, gate=self._gate)
         self._gets = Batch(self._redis, _queue_get, gate=self._gate)
+        # Single commands, each atomic on its own: a pipeline only shares the round trip.
+        self._sets = Batch(self._redis, _queue_set, gate=self._gate)
+        self._deletes = Batch(self._redis, _queue_delete, gate=self._gate)
 
     async def append_history(
         self, conversation: str, turns: Sequence[Turn], max_items: int, ttl: float
@@ -104,21 +116,21 @@ class RedisStorage(RedisCollections):
         return value
 
     async def set(self, key: str, value: str, ttl: float | None = None) -> None:
-        """Store a value."""
+        """SET (PX), pipelined with the other writes of this loop turn."""
         px = None if ttl is None else max(1, int(ttl * 1000))
         async with self._op("set"):
-            await self._redis.set(self._k("kv", key), value, px=px)
+            await self._sets(self._k("kv", key), value, px, False)
 
     async def claim(self, key: str, ttl: float, value: str = "1") -> bool:
-        """SET NX PX."""
+        """SET NX PX, pipelined with the other writes of this loop turn."""
         async with self._op("claim"):
-            won = await self._redis.set(self._k("kv", key), value, nx=True, px=max(1, int(ttl * 1000)))
+            won = await self._sets(self._k("kv", key), value, max(1, int(ttl * 1000)), True)
         return bool(won)
 
     async def delete(self, key: str) -> None:
-        """Remove a value."""
+        """DEL, pipelined with the other deletes of this loop turn."""
         async with self._op("delete"):
-            await self._redis.delete(self._k("kv", key))
+            await self._deletes(self._k("kv", key))
 
     async def incr_many(self, counters: Sequence[tuple[str, float]]) -> list[int]:
         """All the INCR + PEXPIRE NX pairs (the window starts at the first increment) in one
