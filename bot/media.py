@@ -9,9 +9,6 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
-import av
-import av.error
-
 from bot.errors import ErrorKind, UpstreamError
 
 # The transcription endpoint takes these (by file name extension, per the OpenAI SDK docs).
@@ -59,6 +56,8 @@ def extension(mime: str, name: str = "") -> str:
 
 def _samples(data: bytes, rate: int, layout: str) -> list[Any]:
     """Decode any container/codec FFmpeg knows into s16 frames at `rate` Hz (`layout`)."""
+    import av
+
     resampler = av.AudioResampler(format="s16", layout=layout, rate=rate)
     frames: list[Any] = []
     with av.open(io.BytesIO(data), mode="r") as container:
@@ -79,6 +78,8 @@ def _pcm(frames: list[Any]) -> bytes:
 
 def _encode(pcm: bytes, target: Target) -> bytes:
     """s16 PCM at the target's rate, encoded into the target's container."""
+    import av
+
     out = io.BytesIO()
     with av.open(out, mode="w", format=target.container) as container:
         stream: Any = container.add_stream(target.codec, rate=target.rate)
@@ -102,7 +103,10 @@ def _encode(pcm: bytes, target: Target) -> bytes:
 
 def convert(data: bytes, target: Target, max_seconds: float = 0.0) -> list[Clip]:
     """`data` (any format) as `target`, in clips of at most `max_seconds` each (0: one clip).
-    CPU work: call it through `asyncio.to_thread`."""
+    CPU work: call it through `asyncio.to_thread`. PyAV is loaded at the first call, not at
+    start-up: FFmpeg's libraries are ~19 MB of RSS that a service without voice never needs."""
+    import av.error
+
     try:
         pcm = _pcm(_samples(data, target.rate, target.layout))
         if not pcm:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -40,3 +42,13 @@ def test_modules_stay_within_the_size_budget() -> None:
     oversized = {str(p.relative_to(ROOT)): n for p in sources
                  if (n := len(p.read_text(encoding="utf-8").splitlines())) > 300}
     assert not oversized
+
+
+def test_start_up_loads_no_library_only_some_services_need() -> None:
+    # lark-oapi (~140 MB: only the long connection), PyAV (~19 MB: only voice) and numpy
+    # (~13 MB: only a knowledge base) load when used, not with the service's modules.
+    probe = ("import sys; import adapters, bot.app, bot.cli, bot.core; "
+             "print(sorted({'lark_oapi', 'av', 'numpy'} & set(sys.modules)))")
+    loaded = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60, check=True)
+    assert loaded.stdout.strip() == "[]"

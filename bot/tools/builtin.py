@@ -7,11 +7,13 @@ import datetime as dt
 import time
 import zoneinfo
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.errors import StorageUnavailable, UpstreamError
-from bot.knowledge.base import KnowledgeBase, numbered
 from bot.tools.base import ToolFailed, ToolRun
+
+if TYPE_CHECKING:  # numpy, which the knowledge base needs, only for services that have one
+    from bot.knowledge.base import KnowledgeBase
 
 
 class CurrentTime:
@@ -57,4 +59,6 @@ class SearchKnowledge:
             raise ToolFailed("the documents cannot be searched right now") from exc
         if not passages:
             return "No passage in the documents matches that."
+        from bot.knowledge.base import numbered  # loaded already: the base is in use
+
         return numbered(run.citations, passages)
