@@ -28,9 +28,10 @@ def settle_the_heap() -> None:
     every later collection, and collect less often.
 
     With Python's defaults a full collection ran every second or so under load and walked every
-    object the process holds (~150,000 after start-up, plus every message in flight): a third of
-    a WeChat message's CPU at 128 in flight (docs/benchmarks.md). Per-message garbage is freed
-    by reference counting; what the collector is for, cycles, is found as before, only later."""
+    object the process holds (~150,000 after start-up, plus every message in flight): about a
+    third of the service's CPU in a WeChat run at 128 and 1,024 in flight (docs/benchmarks.md).
+    Per-message garbage is freed by reference counting; what the collector is for, cycles, is
+    found as before, only later."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)

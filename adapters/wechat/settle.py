@@ -87,7 +87,6 @@ class Settler:
             await self._act(msg, step.kind)
         log.error("wechat: gave up settling a message after %d steps", MAX_STEPS)
 
-
     async def _act(self, msg: Inbound, kind: Literal["take_over", "deliver_late", "send_rest"]) -> None:
         """Claim the lease for the planned step and do it; nothing when someone acted first
         (the caller plans again on what is there now)."""
