@@ -168,11 +168,13 @@ async def test_without_replica_acks_the_same_write_succeeds_and_may_be_lost(
         await storage.close()
 
 
-async def replica_docs(group: SentinelGroup) -> tuple[RedisDocs, Redis]:
+@pytest.fixture
+async def demoted(group: SentinelGroup) -> AsyncIterator[RedisDocs]:
     """Documents read through a connection to the replica: what a connection opened before a
     failover reaches once its node was demoted."""
     client = Redis(port=replica_port(group), decode_responses=True)
-    return RedisDocs(client, client, "imbot:", Gate(None), masters_only=True), client
+    yield RedisDocs(client, client, "imbot:", Gate(None), masters_only=True)
+    await client.aclose()
 
 
 async def test_behind_sentinel_documents_are_read_from_the_master(group: SentinelGroup) -> None:
@@ -185,19 +187,11 @@ async def test_behind_sentinel_documents_are_read_from_the_master(group: Sentine
         await storage.close()
 
 
-async def test_a_demoted_node_refuses_to_say_a_record_is_missing(group: SentinelGroup) -> None:
-    docs, client = await replica_docs(group)
-    try:
-        with pytest.raises(ReadOnlyError, match="not the master"):
-            await docs.read(["wechat:{a/o3}:msg:1"])
-    finally:
-        await client.aclose()
+async def test_a_demoted_node_refuses_to_say_a_record_is_missing(demoted: RedisDocs) -> None:
+    with pytest.raises(ReadOnlyError, match="not the master"):
+        await demoted.read(["wechat:{a/o3}:msg:1"])
 
 
-async def test_a_demoted_node_refuses_a_swap_it_would_call_a_conflict(group: SentinelGroup) -> None:
-    docs, client = await replica_docs(group)
-    try:
-        with pytest.raises(ReadOnlyError, match="not the master"):
-            await docs.swap([Put("wechat:{a/o4}:msg:1", "e2", "made")], ["e1"])  # no such etag
-    finally:
-        await client.aclose()
+async def test_a_demoted_node_refuses_a_swap_it_would_call_a_conflict(demoted: RedisDocs) -> None:
+    with pytest.raises(ReadOnlyError, match="not the master"):
+        await demoted.swap([Put("wechat:{a/o4}:msg:1", "e2", "made")], ["e1"])  # no such etag
