@@ -187,6 +187,19 @@ async def test_behind_sentinel_documents_are_read_from_the_master(group: Sentine
         await storage.close()
 
 
+async def test_behind_sentinel_a_read_no_replica_confirms_fails_as_storage_unavailable(
+        group: SentinelGroup) -> None:
+    # The old master between the promotion and the sentinels' order to follow: still role:master,
+    # answering from before the promotion, and no replica follows it any more
+    storage = RedisStorage(group.url, replicas=Replicas(1, 0.2))
+    try:
+        cut_off_replica(group)
+        with pytest.raises(StorageUnavailable, match="replica"):
+            await storage.read_docs(["wechat:{a/o5}:msg:1"])
+    finally:
+        await storage.close()
+
+
 async def test_a_demoted_node_refuses_to_say_a_record_is_missing(demoted: RedisDocs) -> None:
     with pytest.raises(ReadOnlyError, match="not the master"):
         await demoted.read(["wechat:{a/o3}:msg:1"])

@@ -5,7 +5,8 @@ failover, or one sent to the old master after Sentinel promoted its replica (unt
 told to follow, which took 10 s in our tests), is silently gone; for a message's record or job
 that is a message nobody answers. With it such a write fails as StorageUnavailable, which every
 caller handles (retried, or the platform redelivers), and is retried on the master the sentinels
-name now.
+name now. Reads of documents behind Sentinel are confirmed the same way: the old master answers
+from before the promotion until it is told to follow (`redis_docs.py`).
 
 Behind Sentinel, a write that no replica confirms (`judge`, on a shared `Spell`) went to:
 - the old side of a failover, when the sentinels now name another node: it fails;
@@ -98,7 +99,7 @@ class Confirmation:
         if not isinstance(acked, Exception) and int(acked) >= self.replicas.acks:
             spell.confirmed_on, spell.since, spell.warned = wrote_to, None, False
             return
-        detail = (f"written, but on {acked} of {self.replicas.acks} replica(s) within "
+        detail = (f"confirmed by {acked} of {self.replicas.acks} replica(s) within "
                   f"{self.replicas.timeout:g} s")
         if not isinstance(self._pool, SentinelConnectionPool):
             raise StorageUnavailable(f"redis: {detail}")
