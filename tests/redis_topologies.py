@@ -4,20 +4,12 @@ a 3-master Cluster, and a master with a replica watched by 3 sentinels (`redis-s
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 import time
 from pathlib import Path
 
-from tests.redis_proc import free_port
-
-
-def _binary() -> str:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise RuntimeError("redis-server is not installed (Debian package redis-server)")
-    return binary
+from tests.redis_proc import free_port, redis_binary
 
 
 def command(port: int, *args: str, timeout: float = 5.0) -> str:
@@ -72,7 +64,7 @@ class Cluster:
             folder = self.workdir / str(port)
             folder.mkdir(parents=True, exist_ok=True)
             self.procs.append(subprocess.Popen(
-                [_binary(), "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+                [redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
                  "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
                  "--save", "", "--appendonly", "no", "--dir", str(folder)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
@@ -131,7 +123,7 @@ class SentinelGroup:
     def _data(self, port: int, replica_of: int | None) -> None:
         folder = self.workdir / str(port)
         folder.mkdir(parents=True, exist_ok=True)
-        argv = [_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+        argv = [redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                 "--appendonly", "no", "--dir", str(folder),
                 "--repl-diskless-sync-delay", "0"]  # a replica syncs at once, not after 5 s
         if replica_of is not None:
@@ -151,7 +143,7 @@ class SentinelGroup:
                             f"sentinel monitor {self.SERVICE} 127.0.0.1 {master} 2\n"
                             f"sentinel down-after-milliseconds {self.SERVICE} 1000\n"
                             f"sentinel failover-timeout {self.SERVICE} 5000\n", encoding="utf-8")
-            self.procs[port] = subprocess.Popen([_binary(), str(conf), "--sentinel"],
+            self.procs[port] = subprocess.Popen([redis_binary(), str(conf), "--sentinel"],
                                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for port in self.sentinel_ports:
             _wait_ping(port)
