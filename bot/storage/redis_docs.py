@@ -97,11 +97,12 @@ class RedisDocs:
         # confirmed by `replicas` like a write. Until the sentinels tell the old master to follow,
         # it still says role:master and answers from before the promotion (a record made since is
         # "missing" there); a replica confirms nothing to it, so such a read fails, and is retried.
-        self._reads = Batch(redis, _queue_read, gate=gate)
         if masters_only:
             read = redis.register_script(_READ)
             self._reads = Batch(redis, script=True, gate=gate, replicas=replicas,
                                 add=lambda pipe, call: read(keys=[call[0]], client=cast(Any, pipe)))
+        else:
+            self._reads = Batch(redis, _queue_read, gate=gate)
         self._swaps = Batch(redis, script=True, gate=gate, replicas=replicas, add=lambda pipe, call: script(
             keys=call[0], args=call[1], client=cast(Any, pipe)))
 
