@@ -13,8 +13,9 @@ from functools import partial
 
 import pytest
 
-from adapters.wechat.ledger import Ledger
-from adapters.wechat.local import Local
+from adapters.wechat.delivery import Delivery
+from adapters.wechat.ledger import Handed, Ledger
+from adapters.wechat.local import Local, Taker
 from adapters.wechat.maker import Maker
 from adapters.wechat.outbox import Outbox
 from adapters.wechat.parse import Inbound
@@ -181,15 +182,20 @@ async def test_a_listed_accounts_records_and_hand_overs_are_its_own(storage: Sto
 
 
 class CountingReads:
-    """The store, counting `read_docs` calls (every other call passes through)."""
+    """The store, counting `read_docs` and `swap_docs` calls (every other call passes through)."""
 
     def __init__(self, store: Storage) -> None:
         self._store = store
         self.reads = 0
+        self.swaps = 0
 
     async def read_docs(self, keys: list[str]) -> object:
         self.reads += 1
         return await self._store.read_docs(keys)
+
+    async def swap_docs(self, puts: object, etags: object) -> object:
+        self.swaps += 1
+        return await self._store.swap_docs(puts, etags)  # type: ignore[arg-type]
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._store, name)
@@ -261,4 +267,88 @@ async def test_the_settling_job_plans_on_the_answer_made_here_without_reading_it
     await book.written(msg("here"), ok=True, last=False, known=taken)
     await asyncio.wait_for(settling, 5)  # served: nothing left to deliver
     assert reads_while_made == 0  # only the wait's own read (storage's wait_change) ran
+    await tasks.drain(1)
+
+
+async def test_made_with_take_counts_the_held_delivery_in_the_same_swap(storage: Storage,
+                                                                       clock: Clock) -> None:
+    book = ledger(storage, clock)
+    _, doc, _ = await book.arrive(msg("held"), "a", 1)
+    rec, made = await book.made(msg("held"), "a", lambda h: ("answer",), doc, take=True)
+    assert rec is not None
+    assert (rec.state, rec.taking, rec.taken_until) == ("made", 1, clock.now + T.write_grace)
+    served = await book.written(msg("held"), ok=True, last=False, known=made)
+    assert served is not None
+    assert (served.state, served.taking) == ("served", 0)
+
+
+async def test_made_with_take_takes_nothing_once_the_last_delivery_said_still_thinking(
+    storage: Storage, clock: Clock
+) -> None:
+    book = ledger(storage, clock)
+    _, doc, _ = await book.arrive(msg("slow"), "a", 1)
+    taken, doc = await book.take(msg("slow"), last=True, known=doc)
+    assert taken.kind == "placeholder"
+    rec, _ = await book.made(msg("slow"), "a", lambda h: ("answer",), doc, take=True)
+    assert rec is not None
+    assert (rec.state, rec.taking) == ("late", 0)  # the maker delivers it late, once
+
+
+def parts(_answer: Answer | None, _handed: Handed) -> tuple[str, ...]:
+    return ("the answer",)
+
+
+async def answer_now(_: Inbound) -> Answer:
+    return Answer("the answer")
+
+
+def service(book: Ledger) -> tuple[Delivery, TaskOwner]:
+    """A delivery with its maker and settling job in process, as one instance wires them."""
+    tasks, local = TaskOwner(), Local()
+    settings = WeChatSettings(token="t", app_id="wx1")
+    outbox = Outbox(settings, book, None)
+    maker = Maker(book, local, outbox, tasks, answer_now, parts)
+    settler = Settler(book, local, maker, outbox, tasks, jobs=None)
+    return Delivery(settings, book, local, maker, settler, outbox, tasks, answer_now, parts), tasks
+
+
+async def test_the_first_delivery_held_on_the_makers_instance_costs_three_swaps(
+    storage: Storage, clock: Clock
+) -> None:
+    counting = CountingReads(storage)
+    book = ledger(counting, clock)  # type: ignore[arg-type]
+    delivery, tasks = service(book)
+    served = await delivery.answer(msg("one"), asyncio.get_running_loop().time())
+    assert (served.text, served.after is not None) == ("the answer", True)
+    assert served.after is not None
+    await served.after(True)
+    rec, _ = await book.read(msg("one"))
+    assert rec is not None
+    assert (rec.state, rec.taking) == ("served", 0)
+    assert counting.swaps == 3  # arrive; made with its take; written
+    await tasks.drain(5)
+
+
+async def test_a_take_made_for_a_delivery_that_stopped_waiting_is_given_back(
+    storage: Storage, clock: Clock
+) -> None:
+    book = ledger(storage, clock)
+    taker = Taker(last=True, until=asyncio.get_running_loop().time() + 5)
+
+    def leaving(answer: Answer | None, handed: Handed) -> tuple[str, ...]:
+        taker.gone = True  # the delivery's wait ends while the maker's swap runs
+        return ("the answer",)
+
+    tasks, local = TaskOwner(), Local()
+    outbox = Outbox(WeChatSettings(token="t", app_id="wx1"), book, None)
+    maker = Maker(book, local, outbox, tasks, answer_now, leaving)
+    _, doc, _ = await book.arrive(msg("left"), "a", 1)
+    run = maker.start(msg("left"), "a", doc)
+    run.taker = taker
+    assert run.task is not None
+    await asyncio.wait_for(run.task, 5)
+    rec, _ = await book.read(msg("left"))
+    assert rec is not None
+    # nobody writes it: not held back by a take, and late at once (it was the last delivery)
+    assert (rec.state, rec.taking, rec.late) == ("made", 0, True)
     await tasks.drain(1)

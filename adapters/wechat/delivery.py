@@ -17,11 +17,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from adapters.wechat.ledger import Ledger
-from adapters.wechat.local import Local
+from adapters.wechat.local import Local, Taker
 from adapters.wechat.maker import Compose, Maker, Produce, new_token
 from adapters.wechat.outbox import Outbox
 from adapters.wechat.parse import Inbound
-from adapters.wechat.record import Record
+from adapters.wechat.record import Record, Take
 from adapters.wechat.settings import WeChatSettings
 from adapters.wechat.settle import Settler
 from bot.errors import StorageUnavailable
@@ -75,11 +75,17 @@ class Delivery:
             await self._settler.record(msg)
         last = arrival.attempt >= self._s.attempts
         limit = self._s.deadline if last else self._s.hold
-        _, doc = await self._until_made(msg, rec, doc, limit - elapsed())
+        held, doc, mine = await self._until_made(msg, rec, doc, limit - elapsed(),
+                                                 Taker(last, started + self._s.listens))
         if elapsed() >= self._s.listens:
+            if mine:  # taken for this delivery in the maker's swap, too late to write it
+                await self._maker.give_back(msg, last, doc)
             return Served("")  # WeChat stopped listening: nothing to take, a retry comes
-        taken, doc = await self._ledger.take(msg, last, known=doc,
-                                             patience=max(0.0, self._s.listens - elapsed()))
+        if mine and held is not None:  # the maker's swap took it for this delivery
+            taken = Take("answer", held.parts)
+        else:
+            taken, doc = await self._ledger.take(msg, last, known=doc,
+                                                 patience=max(0.0, self._s.listens - elapsed()))
         if taken.kind == "wait":  # not made yet, and WeChat retries: let it stop listening first
             await asyncio.sleep(max(0.0, self._s.hold - elapsed()))
             return Served("")
@@ -89,20 +95,24 @@ class Delivery:
             log.info("wechat: answer not ready by the last retry; it will be delivered later")
             return Served(self._s.texts.get("wechat_thinking_push" if self._outbox.hint == ""
                                             else "wechat_thinking_handover"))
-        first, following = taken.parts[0], (taken.parts[1] if len(taken.parts) > 1 else "")
-        taken_doc = doc
+        return self._answered(msg, taken.parts, last, doc)
+
+    def _answered(self, msg: Inbound, parts: tuple[str, ...], last: bool, taken: Doc) -> Served:
+        """The answer's first part, recording after the write whether it reached WeChat."""
+        first, following = parts[0], (parts[1] if len(parts) > 1 else "")
 
         async def after(received: bool) -> None:
             try:
-                await self._ledger.written(msg, received, last, taken_doc)
+                await self._ledger.written(msg, received, last, taken)
             except StorageUnavailable as exc:  # the settling job still delivers it late
                 log.warning("wechat: could not record the passive reply's outcome: %s", exc)
 
         return Served(self._outbox.with_hint(first, following), after)
 
-    async def _until_made(self, msg: Inbound, rec: Record | None, doc: Doc,
-                          seconds: float) -> tuple[Record | None, Doc]:
-        """Wait while the answer is being made: in memory when it is made here."""
+    async def _until_made(self, msg: Inbound, rec: Record | None, doc: Doc, seconds: float,
+                          taker: Taker) -> tuple[Record | None, Doc, bool]:
+        """Wait while the answer is being made: in memory when it is made here, where the first
+        delivery held has it taken for it by the maker's swap (then True: `record.take` done)."""
         end = asyncio.get_running_loop().time() + seconds
         while rec is not None and rec.state == "making":
             remaining = end - asyncio.get_running_loop().time()
@@ -115,13 +125,18 @@ class Delivery:
                 except StorageUnavailable:  # keep waiting; `take` below says what is there
                     await asyncio.sleep(min(remaining, STORAGE_POLL))
                 continue
+            if run.taker is None:
+                run.taker = taker
             made = await self._local.wait(run, remaining)
             if made is None:  # no answer from this run (yet): read what the record says
+                taker.gone = True  # from now on the maker takes nothing for this delivery
                 rec, doc = await self._ledger.read(msg)
             else:
                 doc = made
                 rec = None if made.value is None else Record.from_json(made.value)
-        return rec, doc
+                if run.taken and run.taker is taker:
+                    return rec, doc, True
+        return rec, doc, False
 
     async def more(self, msg: Inbound) -> Served | None:
         """The next queued part of a long answer (继续 / more), or None when none is queued."""

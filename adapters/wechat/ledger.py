@@ -146,15 +146,20 @@ class Ledger:
 
         return (await self._apply(msg, step))[0]
 
-    async def made(self, msg: Inbound, token: str, compose: Compose,
-                   known: Doc | None = None) -> tuple[Record | None, Doc | None]:
+    async def made(self, msg: Inbound, token: str, compose: Compose, known: Doc | None = None,
+                   take: bool = False) -> tuple[Record | None, Doc | None]:
         """Store the answer, taking over what was handed over for this subscriber (one swap);
-        `known`: the record as the maker last saw it (then nothing is read first)."""
+        `known`: the record as the maker last saw it (then nothing is read first). With `take`,
+        a delivery held here takes the answer in the same swap (`record.take`) when it is `made`:
+        the record comes back `made` with `taking` counting it."""
         def change(docs: Sequence[Doc]) -> tuple[Sequence[str | None] | None, Record | None]:
             handed = _list(docs[1])
-            new = r.made(_record(docs[0]), self.clock(), token, compose(handed), self.timing)
+            now = self.clock()
+            new = r.made(_record(docs[0]), now, token, compose(handed), self.timing)
             if new is None:
                 return None, None
+            if take and new.state == "made":
+                new = r.take(new, now, False, self.timing)[0] or new
             keep = handed if not new.parts else []  # an empty answer leaves the hand-over be
             return [new.to_json(), _dump(keep)], new
 

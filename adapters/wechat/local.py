@@ -1,8 +1,9 @@
 """This instance's share of the records: the answers being made here and the leases it holds.
 
 A cache in front of the records, never a substitute: a delivery held on the instance making its
-answer is woken in memory when the answer is stored, then takes it through the record like any
-other delivery; and every lease held here is renewed (fenced) while its work runs.
+answer is woken in memory when the answer is stored, and takes it through the record like any
+other delivery (the first one held here has it taken for it in the maker's own swap: `Taker`);
+and every lease held here is renewed (fenced) while its work runs.
 """
 
 from __future__ import annotations
@@ -15,6 +16,16 @@ from bot.storage import Doc
 
 
 @dataclass(slots=True)
+class Taker:
+    """The first delivery held on the maker's instance: the maker's swap that stores the answer
+    takes it for this delivery too (one swap instead of two), while it can still write it."""
+
+    last: bool  # the delivery is WeChat's last attempt (for `written` if it cannot write)
+    until: float  # loop time past which it would not write the answer any more
+    gone: bool = False  # it stopped waiting: the maker must not take for it (or gives it back)
+
+
+@dataclass(slots=True)
 class Run:
     """Work on one MsgId under a lease held here: making the answer, or delivering it late."""
 
@@ -23,6 +34,8 @@ class Run:
     made: asyncio.Future[Doc | None]  # the record once the answer is stored; None if not
     known: Doc | None = None  # the record as the lease was won (the maker's first swap needs no read)
     task: asyncio.Task[None] | None = field(default=None, repr=False)
+    taker: Taker | None = None  # the delivery the maker's swap may take the answer for
+    taken: bool = False  # the maker's swap took it for `taker`
 
 
 class Local:

@@ -63,17 +63,30 @@ class Maker:
         made = None
         try:
             answer = await self._produce(msg)
+            taker = run.taker
+            take = (taker is not None and not taker.gone
+                    and asyncio.get_running_loop().time() < taker.until)
             rec, made = await self._ledger.made(msg, token, lambda h: self._compose(answer, h),
-                                                run.known)
+                                                run.known, take=take)
             if rec is None:
                 log.warning("wechat: this instance lost the lease while making an answer; "
                             "the instance that took over answers instead")
                 return
-            self._local.resolve(run, made)  # deliveries held here take it now
+            run.taken = take and rec.state == "made"
+            self._local.resolve(run, made)  # deliveries held here take it now (or have it)
+            if run.taken and taker is not None and taker.gone:  # it left while the swap ran
+                await self.give_back(msg, taker.last, made)
             if rec.state == "late":  # the last delivery already said "still thinking"
                 await self._outbox.deliver_late(msg, rec, token)
         finally:
             self._local.close(run, made)
+
+    async def give_back(self, msg: Inbound, last: bool, made: Doc | None) -> None:
+        """A take made for a delivery that stopped waiting: it wrote nothing (`written`, not ok)."""
+        try:
+            await self._ledger.written(msg, False, last, made)
+        except StorageUnavailable as exc:  # the take lapses by itself after `write_grace`
+            log.warning("wechat: could not give back an answer taken for a delivery: %s", exc)
 
     async def _keep_leases(self) -> None:
         """Renew every lease held here a few times per lease; a lost one stops its work."""
