@@ -182,12 +182,13 @@ async def test_a_listed_accounts_records_and_hand_overs_are_its_own(storage: Sto
 
 
 class CountingReads:
-    """The store, counting `read_docs` and `swap_docs` calls (every other call passes through)."""
+    """The store, counting its document calls (every other call passes through)."""
 
     def __init__(self, store: Storage) -> None:
         self._store = store
         self.reads = 0
         self.swaps = 0
+        self.waits = 0
 
     async def read_docs(self, keys: list[str]) -> object:
         self.reads += 1
@@ -196,6 +197,10 @@ class CountingReads:
     async def swap_docs(self, puts: object, etags: object) -> object:
         self.swaps += 1
         return await self._store.swap_docs(puts, etags)  # type: ignore[arg-type]
+
+    async def wait_change(self, key: str, etag: str, seconds: float) -> object:
+        self.waits += 1  # a wait reads the document too (inside the store)
+        return await self._store.wait_change(key, etag, seconds)
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._store, name)
@@ -210,7 +215,7 @@ async def test_an_answer_made_and_taken_in_time_reads_nothing_before_its_swaps(
     assert arrival.make
     _, made = await book.made(msg("fresh"), "a", lambda h: ("answer",), doc)
     taken, after_take = await book.take(msg("fresh"), last=False, known=made)
-    served = await book.written(msg("fresh"), ok=True, last=False, known=after_take)
+    served, _ = await book.written(msg("fresh"), ok=True, last=False, known=after_take)
     assert (taken.kind, taken.parts, served is not None and served.state) == ("answer", ("answer",), "served")
     assert counting.reads == 0
 
@@ -277,7 +282,7 @@ async def test_made_with_take_counts_the_held_delivery_in_the_same_swap(storage:
     rec, made = await book.made(msg("held"), "a", lambda h: ("answer",), doc, take=True)
     assert rec is not None
     assert (rec.state, rec.taking, rec.taken_until) == ("made", 1, clock.now + T.write_grace)
-    served = await book.written(msg("held"), ok=True, last=False, known=made)
+    served, _ = await book.written(msg("held"), ok=True, last=False, known=made)
     assert served is not None
     assert (served.state, served.taking) == ("served", 0)
 
@@ -302,14 +307,19 @@ async def answer_now(_: Inbound) -> Answer:
     return Answer("the answer")
 
 
+async def answer_soon(_: Inbound) -> Answer:
+    await asyncio.sleep(0.05)  # the settling job starts while the answer is being made, as usual
+    return Answer("the answer")
+
+
 def service(book: Ledger) -> tuple[Delivery, TaskOwner]:
     """A delivery with its maker and settling job in process, as one instance wires them."""
     tasks, local = TaskOwner(), Local()
     settings = WeChatSettings(token="t", app_id="wx1")
     outbox = Outbox(settings, book, None)
-    maker = Maker(book, local, outbox, tasks, answer_now, parts)
+    maker = Maker(book, local, outbox, tasks, answer_soon, parts)
     settler = Settler(book, local, maker, outbox, tasks, jobs=None)
-    return Delivery(settings, book, local, maker, settler, outbox, tasks, answer_now, parts), tasks
+    return Delivery(settings, book, local, maker, settler, outbox, tasks, answer_soon, parts), tasks
 
 
 async def test_the_first_delivery_held_on_the_makers_instance_costs_three_swaps(
@@ -327,6 +337,19 @@ async def test_the_first_delivery_held_on_the_makers_instance_costs_three_swaps(
     assert (rec.state, rec.taking) == ("served", 0)
     assert counting.swaps == 3  # arrive; made with its take; written
     await tasks.drain(5)
+
+
+async def test_the_settling_job_here_ends_on_the_written_swap_without_reading(
+    storage: Storage, clock: Clock
+) -> None:
+    counting = CountingReads(storage)
+    book = ledger(counting, clock)  # type: ignore[arg-type]
+    delivery, tasks = service(book)
+    served = await delivery.answer(msg("two"), asyncio.get_running_loop().time())
+    assert served.after is not None
+    await served.after(True)
+    assert await tasks.drain(5) == 0  # the job ended: served, nothing left to deliver
+    assert (counting.reads, counting.waits, counting.swaps) == (0, 0, 3)
 
 
 async def test_a_take_made_for_a_delivery_that_stopped_waiting_is_given_back(
@@ -352,3 +375,18 @@ async def test_a_take_made_for_a_delivery_that_stopped_waiting_is_given_back(
     # nobody writes it: not held back by a take, and late at once (it was the last delivery)
     assert (rec.state, rec.taking, rec.late) == ("made", 0, True)
     await tasks.drain(1)
+
+
+async def test_the_settling_job_here_not_told_of_the_write_in_time_follows_storage(
+    storage: Storage, clock: Clock
+) -> None:
+    counting = CountingReads(storage)
+    quick = Timing(lease=20.0, retries_over=24.0, write_grace=0.2)
+    book = Ledger(counting, quick, False, record_ttl=900, queue_ttl=3600, clock=clock)  # type: ignore[arg-type]
+    delivery, tasks = service(book)
+    served = await delivery.answer(msg("slow write"), asyncio.get_running_loop().time())
+    assert served.after is not None
+    await asyncio.sleep(0.5)  # past the take's write_grace: the job stopped waiting to be told
+    await served.after(True)
+    assert await tasks.drain(5) == 0  # it still saw the record served, from storage, and ended
+    assert counting.waits >= 1

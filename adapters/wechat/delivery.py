@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from adapters.wechat.ledger import Ledger
-from adapters.wechat.local import Local, Taker
+from adapters.wechat.local import Local, Run, Taker
 from adapters.wechat.maker import Compose, Maker, Produce, new_token
 from adapters.wechat.outbox import Outbox
 from adapters.wechat.parse import Inbound
@@ -75,13 +75,13 @@ class Delivery:
             await self._settler.record(msg)
         last = arrival.attempt >= self._s.attempts
         limit = self._s.deadline if last else self._s.hold
-        held, doc, mine = await self._until_made(msg, rec, doc, limit - elapsed(),
+        held, doc, took = await self._until_made(msg, rec, doc, limit - elapsed(),
                                                  Taker(last, started + self._s.listens))
         if elapsed() >= self._s.listens:
-            if mine:  # taken for this delivery in the maker's swap, too late to write it
-                await self._maker.give_back(msg, last, doc)
+            if took is not None:  # taken for this delivery in the maker's swap, too late to write
+                await self._maker.give_back(took, last, doc)
             return Served("")  # WeChat stopped listening: nothing to take, a retry comes
-        if mine and held is not None:  # the maker's swap took it for this delivery
+        if took is not None and held is not None:  # the maker's swap took it for this delivery
             taken = Take("answer", held.parts)
         else:
             taken, doc = await self._ledger.take(msg, last, known=doc,
@@ -95,24 +95,30 @@ class Delivery:
             log.info("wechat: answer not ready by the last retry; it will be delivered later")
             return Served(self._s.texts.get("wechat_thinking_push" if self._outbox.hint == ""
                                             else "wechat_thinking_handover"))
-        return self._answered(msg, taken.parts, last, doc)
+        return self._answered(msg, taken.parts, last, doc, took)
 
-    def _answered(self, msg: Inbound, parts: tuple[str, ...], last: bool, taken: Doc) -> Served:
-        """The answer's first part, recording after the write whether it reached WeChat."""
+    def _answered(self, msg: Inbound, parts: tuple[str, ...], last: bool, taken: Doc,
+                  took: Run | None) -> Served:
+        """The answer's first part, recording after the write whether it reached WeChat (and
+        telling the settling job here, when the maker's swap took it: `took`)."""
         first, following = parts[0], (parts[1] if len(parts) > 1 else "")
 
         async def after(received: bool) -> None:
+            now = None
             try:
-                await self._ledger.written(msg, received, last, taken)
+                now = (await self._ledger.written(msg, received, last, taken))[1]
             except StorageUnavailable as exc:  # the settling job still delivers it late
                 log.warning("wechat: could not record the passive reply's outcome: %s", exc)
+            finally:
+                if took is not None:
+                    self._local.wrote(took, now)
 
         return Served(self._outbox.with_hint(first, following), after)
 
     async def _until_made(self, msg: Inbound, rec: Record | None, doc: Doc, seconds: float,
-                          taker: Taker) -> tuple[Record | None, Doc, bool]:
+                          taker: Taker) -> tuple[Record | None, Doc, Run | None]:
         """Wait while the answer is being made: in memory when it is made here, where the first
-        delivery held has it taken for it by the maker's swap (then True: `record.take` done)."""
+        delivery held has it taken for it by the maker's swap (then that run: `take` done)."""
         end = asyncio.get_running_loop().time() + seconds
         while rec is not None and rec.state == "making":
             remaining = end - asyncio.get_running_loop().time()
@@ -135,8 +141,8 @@ class Delivery:
                 doc = made
                 rec = None if made.value is None else Record.from_json(made.value)
                 if run.taken and run.taker is taker:
-                    return rec, doc, True
-        return rec, doc, False
+                    return rec, doc, run
+        return rec, doc, None
 
     async def more(self, msg: Inbound) -> Served | None:
         """The next queued part of a long answer (继续 / more), or None when none is queued."""

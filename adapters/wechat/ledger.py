@@ -179,9 +179,10 @@ class Ledger:
         return await self._apply(msg, step, known, patience)
 
     async def written(self, msg: Inbound, ok: bool, last: bool,
-                      known: Doc | None = None) -> Record | None:
+                      known: Doc | None = None) -> tuple[Record | None, Doc]:
         """After the write: served (queueing the rest for 继续 in the same swap) or not;
-        `known`: the record as `take` left it (then nothing is read first)."""
+        `known`: the record as `take` left it (then nothing is read first). Returns the record
+        as it is after it (None: nothing changed) and its document as storage answered it."""
         def change(docs: Sequence[Doc]) -> tuple[Sequence[str | None] | None, Record | None]:
             old = _record(docs[0])
             new = r.written(old, ok, last, self._cs)
@@ -195,7 +196,8 @@ class Ledger:
             return await update(self._storage, self._keys(msg, "more"), change, self._ttls,
                                 self._guess(msg, known, "more"))
 
-        return (await self._retrying(attempt, self._patience))[0]
+        rec, docs = await self._retrying(attempt, self._patience)
+        return rec, docs[0]
 
     async def late_done(self, msg: Inbound, token: str) -> bool:
         """The late answer went out through customer service."""

@@ -36,6 +36,7 @@ class Run:
     task: asyncio.Task[None] | None = field(default=None, repr=False)
     taker: Taker | None = None  # the delivery the maker's swap may take the answer for
     taken: bool = False  # the maker's swap took it for `taker`
+    written: asyncio.Future[Doc | None] | None = None  # then `taker`'s `written`, as stored
 
 
 class Local:
@@ -66,6 +67,12 @@ class Local:
         """The answer is stored (`made`) or will not be (None): wake whoever waits for it."""
         if not run.made.done():
             run.made.set_result(made)
+
+    @staticmethod
+    def wrote(run: Run, doc: Doc | None) -> None:
+        """The taker's `written` swap left the record as `doc` (None: unknown, storage says)."""
+        if run.written is not None and not run.written.done():
+            run.written.set_result(doc)
 
     def close(self, run: Run, made: Doc | None = None) -> None:
         """The run ended; anyone still waiting for its answer learns the outcome."""

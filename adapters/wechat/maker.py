@@ -72,21 +72,25 @@ class Maker:
                 log.warning("wechat: this instance lost the lease while making an answer; "
                             "the instance that took over answers instead")
                 return
-            run.taken = take and rec.state == "made"
+            if take and rec.state == "made":
+                run.taken, run.written = True, asyncio.get_running_loop().create_future()
             self._local.resolve(run, made)  # deliveries held here take it now (or have it)
             if run.taken and taker is not None and taker.gone:  # it left while the swap ran
-                await self.give_back(msg, taker.last, made)
+                await self.give_back(run, taker.last, made)
             if rec.state == "late":  # the last delivery already said "still thinking"
                 await self._outbox.deliver_late(msg, rec, token)
         finally:
             self._local.close(run, made)
 
-    async def give_back(self, msg: Inbound, last: bool, made: Doc | None) -> None:
+    async def give_back(self, run: Run, last: bool, made: Doc | None) -> None:
         """A take made for a delivery that stopped waiting: it wrote nothing (`written`, not ok)."""
+        after = None
         try:
-            await self._ledger.written(msg, False, last, made)
+            after = (await self._ledger.written(run.msg, False, last, made))[1]
         except StorageUnavailable as exc:  # the take lapses by itself after `write_grace`
             log.warning("wechat: could not give back an answer taken for a delivery: %s", exc)
+        finally:
+            self._local.wrote(run, after)
 
     async def _keep_leases(self) -> None:
         """Renew every lease held here a few times per lease; a lost one stops its work."""

@@ -66,11 +66,12 @@ class Settler:
     async def settle(self, msg: Inbound) -> None:
         """Follow the record until nothing is left to deliver."""
         seen: tuple[Record | None, Doc] | None = None  # the record as the last wait read it
+        wrote: asyncio.Future[Doc | None] | None = None  # the written swap of a take made here
         for _ in range(MAX_STEPS):
             run = self._local.get(msg.key)
             if run is not None and run.task is not None:
                 await asyncio.shield(run.task)  # made here: no need to watch storage meanwhile
-                seen = _stored(run)
+                seen, wrote = _stored(run), run.written
             rec, doc = seen if seen is not None else await self._ledger.read(msg)
             seen = None
             now = self._ledger.clock()
@@ -79,6 +80,9 @@ class Settler:
                 return
             if step.kind == "wait":
                 wait = min(step.until - now, self._ledger.timing.lease) + WAKE_MARGIN
+                if wrote is not None:  # a delivery here writes it: its swap says what is next
+                    seen, wrote = await _written_here(wrote, wait), None
+                    continue  # on None (not told in time), planned again on storage
                 try:  # what the wait read on waking (or timing out) is the record now
                     seen = await self._ledger.wait_change(msg, doc, wait)
                 except StorageUnavailable:  # the read above retries; the job need not fail
@@ -119,3 +123,14 @@ def _stored(run: Run) -> tuple[Record | None, Doc] | None:
     if made is None or made.value is None:
         return None
     return Record.from_json(made.value), made
+
+
+async def _written_here(wrote: asyncio.Future[Doc | None],
+                        seconds: float) -> tuple[Record | None, Doc] | None:
+    """The record as the `written` swap of the delivery here left it (what storage answered,
+    as `_stored`), or None when it was not told within `seconds` or the swap failed."""
+    await asyncio.wait((wrote,), timeout=seconds)
+    doc = wrote.result() if wrote.done() else None
+    if doc is None:
+        return None
+    return (None if doc.value is None else Record.from_json(doc.value)), doc
