@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from functools import partial
 
 import pytest
@@ -312,26 +312,35 @@ async def answer_soon(_: Inbound) -> Answer:
     return Answer("the answer")
 
 
-def service(book: Ledger) -> tuple[Delivery, TaskOwner]:
+def service(book: Ledger, local: Local | None = None,
+            compose: Callable[[Answer | None, Handed], tuple[str, ...]] = parts,
+            ) -> tuple[Delivery, TaskOwner]:
     """A delivery with its maker and settling job in process, as one instance wires them."""
-    tasks, local = TaskOwner(), Local()
+    tasks, local = TaskOwner(), local or Local()
     settings = WeChatSettings(token="t", app_id="wx1")
     outbox = Outbox(settings, book, None)
-    maker = Maker(book, local, outbox, tasks, answer_soon, parts)
+    maker = Maker(book, local, outbox, tasks, answer_soon, compose)
     settler = Settler(book, local, maker, outbox, tasks, jobs=None)
-    return Delivery(settings, book, local, maker, settler, outbox, tasks, answer_soon, parts), tasks
+    return Delivery(settings, book, local, maker, settler, outbox, tasks, answer_soon,
+                    compose), tasks
+
+
+async def answered(storage: Storage, clock: Clock, key: str) -> tuple[CountingReads, Ledger, TaskOwner]:
+    """One delivery on the maker's instance, answered and written (the record counted)."""
+    counting = CountingReads(storage)
+    book = ledger(counting, clock)  # type: ignore[arg-type]
+    delivery, tasks = service(book)
+    served = await delivery.answer(msg(key), asyncio.get_running_loop().time())
+    assert (served.text, served.after is not None) == ("the answer", True)
+    assert served.after is not None
+    await served.after(True)
+    return counting, book, tasks
 
 
 async def test_the_first_delivery_held_on_the_makers_instance_costs_three_swaps(
     storage: Storage, clock: Clock
 ) -> None:
-    counting = CountingReads(storage)
-    book = ledger(counting, clock)  # type: ignore[arg-type]
-    delivery, tasks = service(book)
-    served = await delivery.answer(msg("one"), asyncio.get_running_loop().time())
-    assert (served.text, served.after is not None) == ("the answer", True)
-    assert served.after is not None
-    await served.after(True)
+    counting, book, tasks = await answered(storage, clock, "one")
     rec, _ = await book.read(msg("one"))
     assert rec is not None
     assert (rec.state, rec.taking) == ("served", 0)
@@ -342,12 +351,7 @@ async def test_the_first_delivery_held_on_the_makers_instance_costs_three_swaps(
 async def test_the_settling_job_here_ends_on_the_written_swap_without_reading(
     storage: Storage, clock: Clock
 ) -> None:
-    counting = CountingReads(storage)
-    book = ledger(counting, clock)  # type: ignore[arg-type]
-    delivery, tasks = service(book)
-    served = await delivery.answer(msg("two"), asyncio.get_running_loop().time())
-    assert served.after is not None
-    await served.after(True)
+    counting, _, tasks = await answered(storage, clock, "two")
     assert await tasks.drain(5) == 0  # the job ended: served, nothing left to deliver
     assert (counting.reads, counting.waits, counting.swaps) == (0, 0, 3)
 
@@ -390,3 +394,30 @@ async def test_the_settling_job_here_not_told_of_the_write_in_time_follows_stora
     await served.after(True)
     assert await tasks.drain(5) == 0  # it still saw the record served, from storage, and ended
     assert counting.waits >= 1
+
+
+async def test_a_delivery_marked_gone_takes_through_the_record_not_the_take_given_back(
+    storage: Storage, clock: Clock
+) -> None:
+    counting, local = CountingReads(storage), Local()
+    book = ledger(counting, clock)  # type: ignore[arg-type]
+
+    def leaving(answer: Answer | None, handed: Handed) -> tuple[str, ...]:
+        run = local.get(msg("gone").key)
+        assert run is not None
+        assert run.taker is not None
+        run.taker.gone = True  # its wait ended while the maker's swap ran: the maker gives it back
+        return ("the answer",)
+
+    delivery, tasks = service(book, local, leaving)
+    served = await delivery.answer(msg("gone"), asyncio.get_running_loop().time())
+    assert served.after is not None
+    await served.after(True)
+    await tasks.drain(5)
+    rec, _ = await book.read(msg("gone"))
+    assert rec is not None
+    assert (served.text, rec.state, rec.taking) == ("the answer", "served", 0)
+    # arrive; made with a take; its give-back; the delivery's own take; written (the give-back
+    # and the take start from the same record: one of them swaps twice). Using the take given
+    # back instead would be 4.
+    assert counting.swaps in (5, 6)
