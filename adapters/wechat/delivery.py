@@ -140,7 +140,7 @@ class Delivery:
             else:
                 doc = made
                 rec = None if made.value is None else Record.from_json(made.value)
-                if run.taken and run.taker is taker and not taker.gone:  # (gone: given back)
+                if run.written is not None and run.taker is taker and not taker.gone:  # (gone: given back)
                     return rec, doc, run
         return rec, doc, None
 

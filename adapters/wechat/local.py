@@ -35,8 +35,8 @@ class Run:
     known: Doc | None = None  # the record as the lease was won (the maker's first swap needs no read)
     task: asyncio.Task[None] | None = field(default=None, repr=False)
     taker: Taker | None = None  # the delivery the maker's swap may take the answer for
-    taken: bool = False  # the maker's swap took it for `taker`
-    written: asyncio.Future[Doc | None] | None = None  # then `taker`'s `written`, as stored
+    # Set when the maker's swap took the answer for `taker`: then `taker`'s `written`, as stored.
+    written: asyncio.Future[Doc | None] | None = None
 
 
 class Local:

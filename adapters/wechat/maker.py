@@ -73,9 +73,9 @@ class Maker:
                             "the instance that took over answers instead")
                 return
             if take and rec.state == "made":
-                run.taken, run.written = True, asyncio.get_running_loop().create_future()
+                run.written = asyncio.get_running_loop().create_future()
             self._local.resolve(run, made)  # deliveries held here take it now (or have it)
-            if run.taken and taker is not None and taker.gone:  # it left while the swap ran
+            if run.written is not None and taker is not None and taker.gone:  # left during the swap
                 await self.give_back(run, taker.last, made)
             if rec.state == "late":  # the last delivery already said "still thinking"
                 await self._outbox.deliver_late(msg, rec, token)
